@@ -1,0 +1,198 @@
+"""SQLAlchemy models of the metadata database.
+
+Times are UTC epoch seconds (``float``): portable between SQLite and PostgreSQL and free of
+time-zone ambiguity. Every schema change comes with an Alembic migration.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Blob",
+    "Job",
+    "Manifest",
+    "ManifestRef",
+    "Member",
+    "Project",
+    "RepoBlob",
+    "Repository",
+    "Robot",
+    "Tag",
+    "Upload",
+    "User",
+]
+
+
+def now() -> float:
+    return time.time()
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class Robot(Base):
+    """A robot account. ``permissions`` maps project name to a list of actions."""
+
+    __tablename__ = "robots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+    digest: Mapped[str] = mapped_column(String(140), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class RepoBlob(Base):
+    """A blob made visible in a repository (by upload, mount or manifest push)."""
+
+    __tablename__ = "repo_blobs"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), primary_key=True)
+    last_used: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Manifest(Base):
+    __tablename__ = "manifests"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "digest"),
+        Index("ix_manifests_subject", "repository_id", "subject_digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    media_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    artifact_type: Mapped[str | None] = mapped_column(String(255))
+    subject_digest: Mapped[str | None] = mapped_column(String(140))
+    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ManifestRef(Base):
+    """What a manifest points to: ``kind`` is ``blob`` or ``manifest``."""
+
+    __tablename__ = "manifest_refs"
+    __table_args__ = (Index("ix_manifest_refs_child", "child_digest"),)
+    manifest_id: Mapped[int] = mapped_column(
+        ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True
+    )
+    child_digest: Mapped[str] = mapped_column(String(140), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(140))
+    updated_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_ts", "ts"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[float] = mapped_column(Float, default=now)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(16), default="success")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Job(Base):
+    """A unit of background work; workers claim rows (``SKIP LOCKED`` on PostgreSQL)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[float] = mapped_column(Float, default=now)
+    locked_by: Mapped[str | None] = mapped_column(String(128))
+    locked_until: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
