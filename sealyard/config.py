@@ -30,6 +30,8 @@ class Limits:
         upload_grace_seconds: how long GC leaves untouched uploads and unreferenced blobs alone.
         token_ttl_seconds: lifetime of a registry bearer token.
         max_json_depth: deepest nesting accepted when parsing manifests.
+        auth_cache_seconds: how long a verified credential, a principal's roles and a project's
+            settings are cached per process; changes made elsewhere show after this delay.
     """
 
     max_manifest_bytes: int = 4 * 1024 * 1024
@@ -39,6 +41,7 @@ class Limits:
     upload_grace_seconds: int = 24 * 3600
     token_ttl_seconds: int = 300
     max_json_depth: int = 64
+    auth_cache_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

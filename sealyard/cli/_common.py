@@ -46,7 +46,7 @@ def open_from_ctx(data_dir: Path | None, config_file: Path | None) -> Registry:
 def fmt_time(ts: float | None) -> str:
     if ts is None:
         return "never"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) -> None:
@@ -55,7 +55,9 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) ->
         json.dump(list(rows), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return
-    table = Table(*columns, box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    for col in columns:
+        table.add_column(col, no_wrap=col != "resource", overflow="fold")
     for row in rows:
         cells = []
         for col in columns:

@@ -12,7 +12,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,21 +78,25 @@ class AccountService:
             self._principal_cache.clear()
 
     # bootstrap
+    def ensure_defaults(self) -> None:
+        """Create the ``library`` project if it does not exist (idempotent)."""
+        with self.db.session() as s:
+            if s.scalars(select(Project).where(Project.name == "library")).first() is None:
+                s.add(Project(name="library", public=False, settings={}))
+
     def bootstrap(self, admin_password: str | None) -> str | None:
-        """Create ``admin`` and the ``library`` project on first start.
+        """Create ``admin`` (and the default project) on first start.
 
         Returns the generated admin password when one was generated, else ``None``.
         """
-        generated = None
+        self.ensure_defaults()
         with self.db.session() as s:
-            if s.scalars(select(User).where(User.username == "admin")).first() is None:
-                password = admin_password or new_secret()
-                generated = None if admin_password else password
-                _check_password(password)
-                s.add(User(username="admin", password_hash=hash_secret(password), is_admin=True))
-            if s.scalars(select(Project).where(Project.name == "library")).first() is None:
-                s.add(Project(name="library", public=False, settings={}))
-        return generated
+            if s.scalars(select(User).where(User.username == "admin")).first() is not None:
+                return None
+            password = admin_password or new_secret()
+            _check_password(password)
+            s.add(User(username="admin", password_hash=hash_secret(password), is_admin=True))
+        return None if admin_password else password
 
     # users
     def create_user(
@@ -250,7 +254,7 @@ class AccountService:
     def create_robot(
         self,
         name: str,
-        permissions: dict[str, Sequence[str]],
+        permissions: Mapping[str, Sequence[str]],
         *,
         expires_in_days: float | None = 30,
         description: str = "",
@@ -346,7 +350,9 @@ class AccountService:
             .join(Member, Member.project_id == Project.id)
             .where(Member.user_id == user.id)
         )
-        return Principal(kind="user", name=name, is_admin=user.is_admin, roles=dict(list(rows.tuples())))
+        return Principal(
+            kind="user", name=name, is_admin=user.is_admin, roles={str(p): str(r) for p, r in rows}
+        )
 
     def principal(self, kind: str, name: str) -> Principal:
         """Current rights of a known account (cached briefly). Raises AuthenticationError."""

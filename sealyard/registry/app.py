@@ -49,18 +49,21 @@ def open_registry(settings: Settings, *, migrate: bool = True) -> Registry:
         db.migrate()
     blobs = FilesystemBlobStore(settings.data_dir / "storage")
     blobs.recover()
-    accounts = AccountService(db)
+    accounts = AccountService(db, cache_seconds=settings.limits.auth_cache_seconds)
+    if migrate:
+        accounts.ensure_defaults()
     tokens = TokenService(
         settings.data_dir / "keys", settings.service, settings.limits.token_ttl_seconds
     )
+    audit = AuditLog(db)
     return Registry(
         settings=settings,
         db=db,
         store=RegistryStore(db, blobs, settings.limits),
         accounts=accounts,
-        audit=AuditLog(db),
+        audit=audit,
         tokens=tokens,
-        authenticator=Authenticator(accounts, tokens, settings.public_url),
+        authenticator=Authenticator(accounts, tokens, settings.public_url, audit),
     )
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from sealyard.errors import AuthenticationError
 from sealyard.oci.names import project_of
 from sealyard.registry.accounts import AccountService
+from sealyard.registry.audit import AuditLog
 from sealyard.registry.rbac import Principal, actions_for
 from sealyard.registry.responses import OciError
 from sealyard.registry.tokens import TokenService, granted_actions
@@ -52,7 +53,14 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 
 class Authenticator:
-    def __init__(self, accounts: AccountService, tokens: TokenService, public_url: str | None):
+    def __init__(
+        self,
+        accounts: AccountService,
+        tokens: TokenService,
+        public_url: str | None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.audit = audit
         self.accounts = accounts
         self.tokens = tokens
         self.public_url = public_url
@@ -126,6 +134,10 @@ class Authenticator:
         if caller.token_claims is not None and self.may(caller, repository, action):
             raise self.unauthorized(request, "token lacks scope", scope, "insufficient_scope")
         project = project_of(repository)
+        if self.audit is not None:
+            self.audit.record(
+                caller.name, action, repository, outcome="denied", remote_addr=caller.remote_addr
+            )
         raise OciError(
             "DENIED",
             f"requested access to {repository} is denied: {caller.name} may not {action} in "

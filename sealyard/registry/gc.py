@@ -90,17 +90,23 @@ def collect_garbage(
                 s.execute(delete(Manifest).where(Manifest.id.in_(doomed)))
 
     with store.db.session() as s:
-        used_in_repo = set(
-            s.execute(
+        used_in_repo = {
+            (r, d)
+            for r, d in s.execute(
                 select(Manifest.repository_id, ManifestRef.child_digest).join(
                     ManifestRef, ManifestRef.manifest_id == Manifest.id
                 )
-            ).tuples()
-        )
-        used_in_repo |= set(s.execute(select(Manifest.repository_id, Manifest.digest)).tuples())
-        links = list(
-            s.execute(select(RepoBlob.repository_id, RepoBlob.digest, RepoBlob.last_used)).tuples()
-        )
+            )
+        }
+        used_in_repo |= {
+            (r, d) for r, d in s.execute(select(Manifest.repository_id, Manifest.digest))
+        }
+        links = [
+            (r, d, used)
+            for r, d, used in s.execute(
+                select(RepoBlob.repository_id, RepoBlob.digest, RepoBlob.last_used)
+            )
+        ]
         stale_links = {
             (r, d) for r, d, used in links if (r, d) not in used_in_repo and used < cutoff
         }
