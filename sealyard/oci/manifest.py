@@ -106,7 +106,7 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
 
 
 def _media_type(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _MEDIA_TYPE.match(value):
+    if not isinstance(value, str) or not _MEDIA_TYPE.fullmatch(value):
         raise ManifestInvalidError(f"{where}: invalid or missing mediaType {value!r}")
     return value
 
@@ -154,6 +154,8 @@ def _descriptor_list(value: Any, where: str) -> tuple[Descriptor, ...]:
 
 
 def _resolve_media_type(doc: dict[str, Any], content_type: str | None) -> str:
+    if doc.get("schemaVersion") == 1:
+        raise ManifestInvalidError("Docker schema 1 manifests are not supported")
     body_type = doc.get("mediaType")
     header_type = (content_type or "").split(";", 1)[0].strip() or None
     if body_type is not None and not isinstance(body_type, str):
@@ -166,8 +168,6 @@ def _resolve_media_type(doc: dict[str, Any], content_type: str | None) -> str:
     if media_type is None:
         media_type = mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST
     if media_type not in mt.MANIFEST_TYPES:
-        if doc.get("schemaVersion") == 1:
-            raise ManifestInvalidError("Docker schema 1 manifests are not supported")
         raise ManifestInvalidError(f"unsupported manifest media type {media_type!r}")
     if media_type in (mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST) and body_type is None:
         raise ManifestInvalidError("Docker manifests must carry their mediaType field")

@@ -26,7 +26,7 @@ def validate_repository(name: str, max_length: int = 255) -> str:
     """
     if len(name) > max_length:
         raise InvalidNameError(f"repository name longer than {max_length} characters")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: '$' alone would accept a trailing newline
         raise InvalidNameError(
             f"invalid repository name {name!r}: lowercase letters, digits and separators "
             "(. _ __ -) between path components only"
@@ -49,6 +49,6 @@ def validate_tag(tag: str) -> str:
     Raises:
         InvalidReferenceError: the tag is malformed.
     """
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise InvalidReferenceError(f"invalid tag {tag!r}")
     return tag

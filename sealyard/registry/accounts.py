@@ -102,7 +102,7 @@ class AccountService:
     def create_user(
         self, username: str, password: str, *, admin: bool = False, email: str | None = None
     ) -> None:
-        if not _USERNAME.match(username):
+        if not _USERNAME.fullmatch(username):
             raise UsageError(f"invalid username {username!r}: lowercase letters, digits, . _ -")
         _check_password(password)
         try:
@@ -163,7 +163,7 @@ class AccountService:
 
     # projects
     def create_project(self, name: str, *, public: bool = False) -> None:
-        if not _PROJECT.match(name) or len(name) > 64:
+        if not _PROJECT.fullmatch(name) or len(name) > 64:
             raise UsageError(f"invalid project name {name!r}")
         try:
             with self.db.session() as s:
@@ -204,6 +204,15 @@ class AccountService:
             project = self._project(s, name)
             if s.scalars(select(Repository).where(Repository.project_id == project.id)).first():
                 raise ConflictError(f"project {name!r} still has repositories; delete them first")
+            # Robots hold grants by project name: a later project of the same name must not
+            # inherit them. Robots left without any grant are deleted.
+            for robot in s.scalars(select(Robot)):
+                if name in robot.permissions:
+                    remaining = {p: a for p, a in robot.permissions.items() if p != name}
+                    if remaining:
+                        robot.permissions = remaining
+                    else:
+                        s.delete(robot)
             s.delete(project)
         self.invalidate()
 
@@ -265,7 +274,7 @@ class AccountService:
         ``permissions`` maps project names to actions. A robot with exactly one project is
         named ``robot$<project>+<name>``, otherwise ``robot$<name>``.
         """
-        if not _ROBOT_NAME.match(name):
+        if not _ROBOT_NAME.fullmatch(name):
             raise UsageError(f"invalid robot name {name!r}")
         if not permissions:
             raise UsageError("a robot needs permissions on at least one project")

@@ -4,8 +4,9 @@ Safe next to a running registry within limits: anything touched (uploaded, mount
 or referenced by a new manifest) during the last ``grace`` seconds is kept, and so are
 uploads still in flight. Steps:
 
-1. (``delete_untagged``) manifests that no tag, no kept index and no kept subject keeps
-   alive are deleted, repeatedly until nothing changes.
+1. (``delete_untagged``) manifests older than ``grace`` that no tag, no kept index and no
+   kept subject keeps alive are deleted, repeatedly until nothing changes. (Clients push an
+   index's children, and may push referrers, before what keeps them alive.)
 2. Repository blob links not used by a manifest of that repository and idle for ``grace``.
 3. Blob rows no repository links and no manifest references, older than ``grace``, with
    their bytes.
@@ -40,8 +41,8 @@ class GcReport:
         return asdict(self)
 
 
-def _untagged(store: RegistryStore) -> list[int]:
-    """Ids of manifests nothing keeps alive."""
+def _untagged(store: RegistryStore, cutoff: float) -> list[int]:
+    """Ids of manifests created before ``cutoff`` that nothing keeps alive."""
     with store.db.session() as s:
         manifests = {m.id: m for m in s.scalars(select(Manifest))}
         tagged = {(r, d) for r, d in s.execute(select(Tag.repository_id, Tag.digest))}
@@ -54,6 +55,7 @@ def _untagged(store: RegistryStore) -> list[int]:
             children.setdefault(mid, set()).add(child)
     by_key = {(m.repository_id, m.digest): mid for mid, m in manifests.items()}
     alive = {by_key[k] for k in tagged if k in by_key}
+    alive |= {mid for mid, m in manifests.items() if m.created_at >= cutoff}
     changed = True
     while changed:
         changed = False
@@ -83,7 +85,7 @@ def collect_garbage(
     report = GcReport()
     cutoff = time.time() - grace
     if delete_untagged:
-        doomed = _untagged(store)
+        doomed = _untagged(store, cutoff)
         report.manifests_deleted = len(doomed)
         if doomed and not dry_run:
             with store.db.session() as s:

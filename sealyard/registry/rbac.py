@@ -64,4 +64,5 @@ def actions_for(principal: Principal, project: str, *, public: bool) -> frozense
     elif principal.kind == "robot":
         granted |= principal.robot_permissions.get(project, frozenset())
         granted |= principal.robot_permissions.get("*", frozenset())
+        granted.discard("admin")  # robots never administer, whatever their row says
     return frozenset(granted & ACTIONS)

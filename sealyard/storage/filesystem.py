@@ -9,11 +9,17 @@ Layout under the root::
 Publishing is ``fsync(file)`` → ``rename`` → ``fsync(dir)``: a reader sees a complete blob or
 none. Hash state of uploads is kept in memory as an optimisation only; after a restart the
 upload is re-hashed from disk.
+
+An upload's data file is held under an exclusive ``flock`` by its one open writer and by
+``commit_upload``: a second concurrent writer, or a commit while a writer is open, gets
+``ConflictError``. Without this, two writers at the same offset (or a writer still open when
+the upload is published) could leave bytes that do not match the cached hash or the digest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -22,7 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from sealyard.errors import ConflictError, DigestMismatchError, NotFoundError, SizeLimitError
+from sealyard.errors import (
+    ConflictError,
+    DigestMismatchError,
+    InvalidDigestError,
+    NotFoundError,
+    SizeLimitError,
+)
 from sealyard.oci.digest import Digest, hex_of, new_hasher, parse_digest
 from sealyard.storage.interface import BlobInfo, BlobStore, UploadWriter
 
@@ -40,11 +52,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _FsUploadWriter(UploadWriter):
-    def __init__(self, store: FilesystemBlobStore, upload_id: str, path: Path, offset: int):
+    """Appends to an upload whose data file ``fh`` is open and exclusively locked."""
+
+    def __init__(self, store: FilesystemBlobStore, upload_id: str, fh: BinaryIO, offset: int):
         self._store = store
         self._id = upload_id
         self._offset = offset
-        self._file = path.open("r+b")
+        self._file = fh
         self._file.seek(offset)
         self._written = 0
         cached = store._hashers.get(upload_id)
@@ -57,18 +71,23 @@ class _FsUploadWriter(UploadWriter):
             self._hasher.update(data)
 
     def close(self) -> int:
-        self._file.flush()
-        self._file.close()
-        size = self._offset + self._written
-        if self._hasher is not None:
-            self._store._hashers[self._id] = (size, self._hasher)
-        else:
-            self._store._hashers.pop(self._id, None)
+        try:
+            self._file.flush()
+            size = self._offset + self._written
+            # Updated while the lock is still held, so a commit never sees a stale entry.
+            if self._hasher is not None:
+                self._store._hashers[self._id] = (size, self._hasher)
+            else:
+                self._store._hashers.pop(self._id, None)
+        finally:
+            self._file.close()  # releases the lock
         return size
 
     def abort(self) -> None:
-        self._file.truncate(self._offset)
-        self._file.close()
+        try:
+            self._file.truncate(self._offset)
+        finally:
+            self._file.close()
 
 
 class FilesystemBlobStore(BlobStore):
@@ -109,13 +128,27 @@ class FilesystemBlobStore(BlobStore):
     def local_path(self, digest: Digest) -> Path | None:
         return self._blob_path(digest)
 
+    @staticmethod
+    def _touch(path: Path) -> bool:
+        """Set ``path``'s mtime to now; ``False`` if it does not exist.
+
+        A blob's mtime is when it was last published: GC spares files younger than its grace
+        period, so bytes whose database row is about to be committed are never orphans.
+        """
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _publish(self, source: Path, digest: Digest) -> None:
         target = self._blob_path(digest)
-        if target.exists():
+        if self._touch(target):
             source.unlink(missing_ok=True)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
+        self._touch(target)  # an upload's data file keeps the time of its last chunk
         if self._fsync:
             _fsync_dir(target.parent)
 
@@ -124,7 +157,7 @@ class FilesystemBlobStore(BlobStore):
         hasher.update(data)
         if hasher.hexdigest() != hex_of(digest):
             raise DigestMismatchError(f"content does not match {digest}")
-        if self.stat(digest) is not None:
+        if self._touch(self._blob_path(digest)):
             return
         tmp = self.root / "tmp" / uuid.uuid4().hex
         with tmp.open("wb") as fh:
@@ -149,14 +182,17 @@ class FilesystemBlobStore(BlobStore):
                     try:
                         digest = parse_digest(f"{algorithm_dir.name}:{entry.name}")
                         st = entry.stat()
-                    except (ValueError, OSError):
+                    except (InvalidDigestError, OSError):
                         continue
                     yield BlobInfo(digest, st.st_size, st.st_mtime)
 
     # uploads
     def create_upload(self, upload_id: str) -> None:
         directory = self._upload_dir(upload_id)
-        directory.mkdir()
+        try:
+            directory.mkdir()
+        except FileExistsError as exc:
+            raise ConflictError(f"upload {upload_id!r} already exists") from exc
         (directory / "data").touch()
         self._hashers[upload_id] = (0, hashlib.sha256())
 
@@ -166,38 +202,71 @@ class FilesystemBlobStore(BlobStore):
         except FileNotFoundError as exc:
             raise NotFoundError(f"unknown upload {upload_id!r}") from exc
 
-    def upload_writer(self, upload_id: str, offset: int) -> UploadWriter:
-        size = self.upload_size(upload_id)
-        if offset != size:
-            raise ConflictError(f"chunk starts at {offset} but {size} bytes were received")
-        return _FsUploadWriter(self, upload_id, self._upload_dir(upload_id) / "data", offset)
+    def _open_locked(self, upload_id: str) -> tuple[Path, BinaryIO]:
+        """Open the upload's data file under an exclusive lock.
 
-    def _hash_file(self, path: Path, digest: Digest) -> str:
+        Raises:
+            NotFoundError: unknown upload, or it was committed or deleted meanwhile.
+            ConflictError: another writer or a commit holds the upload.
+        """
+        path = self._upload_dir(upload_id) / "data"
+        try:
+            fh = path.open("r+b")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"unknown upload {upload_id!r}") from exc
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise ConflictError(f"upload {upload_id!r} is busy with another request") from exc
+            # The file may have been published or deleted between open() and flock().
+            opened = os.fstat(fh.fileno())
+            try:
+                current = path.stat()
+            except FileNotFoundError as exc:
+                raise NotFoundError(f"unknown upload {upload_id!r}") from exc
+            if (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino):
+                raise NotFoundError(f"unknown upload {upload_id!r}")
+        except BaseException:
+            fh.close()
+            raise
+        return path, fh
+
+    def upload_writer(self, upload_id: str, offset: int) -> UploadWriter:
+        _, fh = self._open_locked(upload_id)
+        size = os.fstat(fh.fileno()).st_size
+        if offset != size:
+            fh.close()
+            raise ConflictError(f"chunk starts at {offset} but {size} bytes were received")
+        return _FsUploadWriter(self, upload_id, fh, offset)
+
+    @staticmethod
+    def _hash_file(fh: BinaryIO, digest: Digest) -> str:
         hasher = new_hasher(digest)
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                hasher.update(chunk)
+        fh.seek(0)
+        while chunk := fh.read(1 << 20):
+            hasher.update(chunk)
         return hasher.hexdigest()
 
     def commit_upload(self, upload_id: str, digest: Digest, max_bytes: int | None = None) -> int:
-        data = self._upload_dir(upload_id) / "data"
-        size = self.upload_size(upload_id)
-        if max_bytes is not None and size > max_bytes:
-            raise SizeLimitError(f"blob is {size} bytes; the limit is {max_bytes}")
-        cached = self._hashers.get(upload_id)
-        if cached and cached[0] == size and digest.startswith("sha256:"):
-            actual = cached[1].hexdigest()
-        else:
-            actual = self._hash_file(data, digest)
-        if actual != hex_of(digest):
-            raise DigestMismatchError(
-                f"uploaded content hashes to {digest.split(':')[0]}:{actual}, not {digest}"
-            )
-        if self._fsync:
-            with data.open("rb") as fh:
+        data, fh = self._open_locked(upload_id)
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise SizeLimitError(f"blob is {size} bytes; the limit is {max_bytes}")
+            cached = self._hashers.get(upload_id)
+            if cached and cached[0] == size and digest.startswith("sha256:"):
+                actual = cached[1].hexdigest()
+            else:
+                actual = self._hash_file(fh, digest)
+            if actual != hex_of(digest):
+                raise DigestMismatchError(
+                    f"uploaded content hashes to {digest.split(':')[0]}:{actual}, not {digest}"
+                )
+            if self._fsync:
                 os.fsync(fh.fileno())
-        self._publish(data, digest)
-        self.delete_upload(upload_id)
+            self._publish(data, digest)
+            self.delete_upload(upload_id)
         return size
 
     def delete_upload(self, upload_id: str) -> None:
@@ -207,6 +276,8 @@ class FilesystemBlobStore(BlobStore):
 
     def iter_uploads(self) -> Iterator[tuple[str, float]]:
         for entry in (self.root / "uploads").iterdir():
+            if not set(entry.name) <= _UPLOAD_ID_CHARS or len(entry.name) > 64:
+                continue  # not an upload of ours; delete_upload would refuse the name
             data = entry / "data"
             with contextlib.suppress(OSError):
                 yield entry.name, (data if data.exists() else entry).stat().st_mtime
