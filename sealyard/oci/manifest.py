@@ -187,14 +187,15 @@ def parse_manifest(
         raise SizeLimitError(f"manifest is {len(raw)} bytes; the limit is {max_bytes}")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also huge integer literals
         raise ManifestInvalidError(f"manifest is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ManifestInvalidError("manifest must be a JSON object")
     _check_depth(doc, max_depth)
     media_type = _resolve_media_type(doc, content_type)
-    if doc.get("schemaVersion") != 2:
-        raise ManifestInvalidError("schemaVersion must be 2")
+    version = doc.get("schemaVersion")
+    if version != 2 or not isinstance(version, int) or isinstance(version, bool):
+        raise ManifestInvalidError("schemaVersion must be the integer 2")
     artifact_type = doc.get("artifactType")
     if artifact_type is not None:
         _media_type(artifact_type, "artifactType")

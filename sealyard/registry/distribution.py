@@ -6,6 +6,7 @@ Handlers are async; metadata work runs in a thread pool, blob bytes stream in th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,8 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?P<name>.+)/tags/list$"), "tags"),
     (re.compile(r"^(?P<name>.+)/referrers/(?P<digest>[^/]+)$"), "referrers"),
 ]
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
+# ASCII digits only (``\d`` is any Unicode digit) and few enough for int() to take them.
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,18})-([0-9]{1,18})(?:/[0-9]+|/\*)?$")
 _BLOB_CHUNK = 1 << 20
 
 
@@ -54,7 +56,7 @@ def _int_param(request: Request, name: str, limit: int) -> int | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "²".isdigit() is True
         raise OciError("UNSUPPORTED", f"query parameter {name} must be a non-negative integer", 400)
     return min(int(value), limit)
 
@@ -87,6 +89,9 @@ class DistributionAPI:
                         raise OciError("UNSUPPORTED", f"{request.method} not allowed here", 405)
                     return await handler(request, caller, name, **params)
             raise OciError("NAME_UNKNOWN", f"no such endpoint /v2/{path}", 404)
+        except ClientDisconnect:
+            # The client hung up mid-body (the upload was rolled back): nobody reads this.
+            return Response(status_code=400, headers=_headers())
         except OciError as err:
             from sealyard.registry.responses import error_response
 
@@ -212,13 +217,19 @@ class DistributionAPI:
                     if size is not None:
                         return self._created(name, d)
             # Mount impossible: fall through to a regular upload session (spec end-11).
-        upload_id = await self._call(self.store.start_upload, name, caller.name)
         digest = params.get("digest")
-        if digest and not mount:
-            d = self._digest(digest)
-            await self._receive(request, upload_id, 0, None)
-            await self._finish(name, upload_id, d)
-            return self._created(name, d)
+        single = self._digest(digest) if digest and not mount else None
+        upload_id = await self._call(self.store.start_upload, name, caller.name)
+        if single is not None:
+            try:
+                await self._receive(request, upload_id, 0, None)
+                await self._finish(name, upload_id, single)
+            except Exception:
+                # The client never learns this session's URL: do not leave it behind.
+                with contextlib.suppress(SealyardError):
+                    await run_in_threadpool(self.store.cancel_upload, name, upload_id)
+                raise
+            return self._created(name, single)
         return self._upload_response(name, upload_id, 0, 202)
 
     async def upload_status(
@@ -285,6 +296,19 @@ class DistributionAPI:
             raise
         return await run_in_threadpool(writer.close)
 
+    def _out_of_order(self, name: str, upload: str, start: int, size: int) -> OciError:
+        """416 telling the client where the upload really stands (spec end-5)."""
+        return OciError(
+            "BLOB_UPLOAD_INVALID",
+            f"chunk starts at {start}, expected {size}",
+            416,
+            headers={
+                "Location": self._upload_location(name, upload),
+                "Range": f"0-{max(size - 1, 0)}",
+                "Docker-Upload-UUID": upload,
+            },
+        )
+
     async def upload_chunk(
         self, request: Request, caller: Caller, name: str, upload: str
     ) -> Response:
@@ -295,16 +319,7 @@ class DistributionAPI:
         if rng is not None:
             start, end = rng
             if start != size:
-                raise OciError(
-                    "BLOB_UPLOAD_INVALID",
-                    f"chunk starts at {start}, expected {size}",
-                    416,
-                    headers={
-                        "Location": self._upload_location(name, upload),
-                        "Range": f"0-{max(size - 1, 0)}",
-                        "Docker-Upload-UUID": upload,
-                    },
-                )
+                raise self._out_of_order(name, upload, start, size)
             expected = end - start + 1
         new_size = await self._receive(request, upload, size, expected)
         return self._upload_response(name, upload, new_size, 202)
@@ -325,9 +340,7 @@ class DistributionAPI:
         expected = None
         if rng is not None:
             if rng[0] != size:
-                raise OciError(
-                    "BLOB_UPLOAD_INVALID", f"chunk starts at {rng[0]}, expected {size}", 416
-                )
+                raise self._out_of_order(name, upload, rng[0], size)
             expected = rng[1] - rng[0] + 1
         await self._receive(request, upload, size, expected)
         await self._finish(name, upload, d)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sealyard.config import Limits
@@ -36,7 +37,7 @@ from sealyard.errors import (
     ManifestInvalidError,
     NotFoundError,
 )
-from sealyard.oci.digest import Digest, parse_digest, sha256_digest
+from sealyard.oci.digest import Digest, hex_of, new_hasher, parse_digest, sha256_digest
 from sealyard.oci.manifest import ParsedManifest, parse_manifest
 from sealyard.oci.names import project_of, validate_tag
 from sealyard.registry.audit import AuditLog
@@ -267,13 +268,34 @@ class RegistryStore:
         tag: str | None = None
         if is_digest(reference):
             claimed = parse_digest(reference)
-            if claimed.startswith("sha256:") and claimed != parsed.digest:
+            hasher = new_hasher(claimed)  # verify with the URL's algorithm, not only sha256
+            hasher.update(raw)
+            if hasher.hexdigest() != hex_of(claimed):
                 raise InvalidReferenceError(
                     f"manifest digest is {parsed.digest}, not {claimed} as the URL says"
                 )
         else:
             tag = validate_tag(reference)
         self.blobs.put(raw, parsed.digest)
+        for attempt in range(3):
+            try:
+                self._commit_manifest(repository, tag, parsed, actor, remote_addr)
+                break
+            except IntegrityError:
+                # A concurrent push of the same manifest or tag committed first; the next
+                # attempt sees its rows (they are identical, or the tag moves as it would).
+                if attempt == 2:
+                    raise
+        return parsed
+
+    def _commit_manifest(
+        self,
+        repository: str,
+        tag: str | None,
+        parsed: ParsedManifest,
+        actor: str,
+        remote_addr: str,
+    ) -> None:
         with self.db.session() as s:
             repo = self._ensure_repo(s, repository)
             missing = self._missing_references(s, repo, parsed)
@@ -345,33 +367,44 @@ class RegistryStore:
                     "actor": actor,
                 },
             )
-        return parsed
 
     def _missing_references(
         self, s: Session, repo: Repository, parsed: ParsedManifest
     ) -> list[str]:
-        missing: list[str] = []
-        blob_digests = {d.digest for d in parsed.required_blobs}
-        if blob_digests:
-            present = set(
-                s.scalars(
-                    select(RepoBlob.digest).where(
-                        RepoBlob.repository_id == repo.id, RepoBlob.digest.in_(blob_digests)
-                    )
-                )
+        """Referenced content absent from the repository.
+
+        Raises:
+            ManifestInvalidError: a descriptor's size contradicts the stored content's size
+                (clients would fail verification on pull).
+        """
+        wanted: dict[str, int] = {d.digest: d.size for d in parsed.required_blobs}
+        present = (
+            dict(
+                s.execute(
+                    select(RepoBlob.digest, Blob.size)
+                    .join(Blob, Blob.digest == RepoBlob.digest)
+                    .where(RepoBlob.repository_id == repo.id, RepoBlob.digest.in_(wanted))
+                ).all()
             )
-            missing += sorted(blob_digests - present)
-        child_digests = {d.digest for d in parsed.manifests}
-        if child_digests:
-            present = set(
-                s.scalars(
-                    select(Manifest.digest).where(
-                        Manifest.repository_id == repo.id, Manifest.digest.in_(child_digests)
+            if wanted
+            else {}
+        )
+        children: dict[str, int] = {d.digest: d.size for d in parsed.manifests}
+        if children:
+            present.update(
+                s.execute(
+                    select(Manifest.digest, Manifest.size).where(
+                        Manifest.repository_id == repo.id, Manifest.digest.in_(children)
                     )
-                )
+                ).all()
             )
-            missing += sorted(child_digests - present)
-        return missing
+        for digest, size in {**wanted, **children}.items():
+            if digest in present and present[digest] != size:
+                raise ManifestInvalidError(
+                    f"descriptor of {digest} says {size} bytes but the stored content has "
+                    f"{present[digest]}"
+                )
+        return sorted(set(wanted) - set(present)) + sorted(set(children) - set(present))
 
     def delete_manifest(
         self, repository: str, reference: str, *, actor: str, remote_addr: str = ""
