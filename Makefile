@@ -19,7 +19,9 @@ run: install
 	$(VENV)/bin/sealyard serve --data $(DATA) --listen $(LISTEN)
 
 test: install
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/ruff check sealyard tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest --cov=sealyard --cov-branch --cov-report=term:skip-covered
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m 'not integration'

@@ -55,7 +55,11 @@ def layout(tmp_path: Path) -> Path:
 
 
 def test_push_and_pull_multilayer_image_with_credentials(
-    server: SealyardServer, registry: Registry, project: str, layout: Path, tmp_path: Path,
+    server: SealyardServer,
+    registry: Registry,
+    project: str,
+    layout: Path,
+    tmp_path: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     dev = make_user(project, "developer")
@@ -90,7 +94,10 @@ def test_push_and_pull_multilayer_image_with_credentials(
 
 
 def test_push_and_pull_multiplatform_index(
-    server: SealyardServer, project: str, layout: Path, tmp_path: Path,
+    server: SealyardServer,
+    project: str,
+    layout: Path,
+    tmp_path: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     dev = make_user(project, "developer")
@@ -106,25 +113,34 @@ def test_push_and_pull_multiplatform_index(
         child = out / f"{image.digest.split(':')[1]}.manifest.json"
         assert child.read_bytes() == image.manifest
     arm = skopeo(
-        "inspect", "--raw", "--override-arch", "arm64", *creds("", dev),
+        "inspect",
+        "--raw",
+        "--override-arch",
+        "arm64",
+        *creds("", dev),
         f"docker://{server.host}/{project}/multi@{index.images[1].digest}",
     ).stdout.encode()
     assert arm == index.images[1].manifest
 
 
 def test_docker_media_types_round_trip(
-    server: SealyardServer, project: str, tmp_path: Path,
+    server: SealyardServer,
+    project: str,
+    tmp_path: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     dev = make_user(project, "developer")
-    listed = docker_manifest_list([sample_multilayer_image(), sample_multilayer_image(
-        architecture="arm64", variant="v8")])
+    listed = docker_manifest_list(
+        [sample_multilayer_image(), sample_multilayer_image(architecture="arm64", variant="v8")]
+    )
     src = write_dir_layout(tmp_path / "docker", listed)
     ref = f"docker://{server.host}/{project}/dockerish:latest"
     skopeo("copy", "--all", "--preserve-digests", *creds("dest", dev), f"dir:{src}", ref)
     raw = skopeo("inspect", "--raw", *creds("", dev), ref).stdout.encode()
     assert raw == listed.manifest
-    assert json.loads(raw)["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert (
+        json.loads(raw)["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    )
     single = to_docker_schema2(sample_multilayer_image())
     src2 = write_dir_layout(tmp_path / "docker2", single)
     ref2 = f"docker://{server.host}/{project}/dockerish:single"
@@ -133,7 +149,9 @@ def test_docker_media_types_round_trip(
 
 
 def test_list_tags_and_delete(
-    server: SealyardServer, project: str, layout: Path,
+    server: SealyardServer,
+    project: str,
+    layout: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     maintainer = make_user(project, "maintainer")
@@ -150,7 +168,9 @@ def test_list_tags_and_delete(
 
 
 def test_anonymous_refused_on_private_project(
-    server: SealyardServer, project: str, layout: Path,
+    server: SealyardServer,
+    project: str,
+    layout: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     dev = make_user(project, "developer")
@@ -166,7 +186,10 @@ def test_anonymous_refused_on_private_project(
 
 
 def test_anonymous_pull_allowed_on_public_project(
-    server: SealyardServer, registry: Registry, project: str, layout: Path,
+    server: SealyardServer,
+    registry: Registry,
+    project: str,
+    layout: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     dev = make_user(project, "developer")
@@ -180,20 +203,28 @@ def test_anonymous_pull_allowed_on_public_project(
 
 
 def test_guest_cannot_push(
-    server: SealyardServer, project: str, layout: Path,
+    server: SealyardServer,
+    project: str,
+    layout: Path,
     make_user: Callable[..., tuple[str, str]],
 ) -> None:
     guest = make_user(project, "guest")
     result = skopeo(
-        "copy", *creds("dest", guest), f"oci:{layout}:v1",
-        f"docker://{server.host}/{project}/guestpush:1", check=False,
+        "copy",
+        *creds("dest", guest),
+        f"oci:{layout}:v1",
+        f"docker://{server.host}/{project}/guestpush:1",
+        check=False,
     )
     assert result.returncode != 0
     assert "denied" in result.stderr.lower() or "unauthorized" in result.stderr.lower()
 
 
 def test_robot_account_pushes_until_disabled(
-    server: SealyardServer, registry: Registry, project: str, layout: Path,
+    server: SealyardServer,
+    registry: Registry,
+    project: str,
+    layout: Path,
 ) -> None:
     robot = registry.accounts.create_robot("ci", {project: ["pull", "push"]})
     assert robot.name == f"robot${project}+ci"
@@ -202,6 +233,5 @@ def test_robot_account_pushes_until_disabled(
     registry.accounts.set_robot_disabled(robot.name, True)
     result = skopeo("inspect", "--raw", *creds("", (robot.name, robot.secret)), ref, check=False)
     assert result.returncode != 0
-    wrong = skopeo("inspect", "--raw", *creds("", (robot.name, "not-the-secret")), ref,
-                   check=False)
+    wrong = skopeo("inspect", "--raw", *creds("", (robot.name, "not-the-secret")), ref, check=False)
     assert wrong.returncode != 0
