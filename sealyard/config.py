@@ -32,6 +32,8 @@ class Limits:
         max_json_depth: deepest nesting accepted when parsing manifests.
         auth_cache_seconds: how long a verified credential, a principal's roles and a project's
             settings are cached per process; changes made elsewhere show after this delay.
+        login_failures_per_minute: failed logins allowed per client address and account
+            within a minute before further attempts get ``429 TOOMANYREQUESTS`` (0: no limit).
     """
 
     max_manifest_bytes: int = 4 * 1024 * 1024
@@ -42,6 +44,7 @@ class Limits:
     token_ttl_seconds: int = 300
     max_json_depth: int = 64
     auth_cache_seconds: float = 10.0
+    login_failures_per_minute: int = 10
 
 
 @dataclass(frozen=True)

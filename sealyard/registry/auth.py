@@ -19,6 +19,7 @@ from sealyard.errors import AuthenticationError
 from sealyard.oci.names import project_of
 from sealyard.registry.accounts import AccountService
 from sealyard.registry.audit import AuditLog
+from sealyard.registry.ratelimit import LoginThrottle
 from sealyard.registry.rbac import Principal, actions_for
 from sealyard.registry.responses import OciError
 from sealyard.registry.tokens import TokenService, granted_actions
@@ -59,8 +60,10 @@ class Authenticator:
         tokens: TokenService,
         public_url: str | None,
         audit: AuditLog | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.audit = audit
+        self.throttle = throttle or LoginThrottle(0)
         self.accounts = accounts
         self.tokens = tokens
         self.public_url = public_url
@@ -100,7 +103,14 @@ class Authenticator:
         try:
             basic = parse_basic(header)
             if basic is not None:
-                return Caller(self.accounts.authenticate(*basic), None, remote)
+                self.check_throttle(remote, basic[0])
+                try:
+                    principal = self.accounts.authenticate(*basic)
+                except AuthenticationError:
+                    self.throttle.failed(remote, basic[0])
+                    raise
+                self.throttle.succeeded(remote, basic[0])
+                return Caller(principal, None, remote)
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer":
                 raise AuthenticationError(f"unsupported authorization scheme {scheme!r}")
@@ -111,6 +121,17 @@ class Authenticator:
             return Caller(self.accounts.principal(kind, claims["sub"]), claims, remote)
         except AuthenticationError as exc:
             raise self.unauthorized(request, str(exc), error="invalid_token") from exc
+
+    def check_throttle(self, remote: str, account: str) -> None:
+        """Raise ``429 TOOMANYREQUESTS`` while ``remote`` is locked out for ``account``."""
+        wait = self.throttle.retry_after(remote, account)
+        if wait > 0:
+            raise OciError(
+                "TOOMANYREQUESTS",
+                f"too many failed logins from {remote}; retry in {int(wait) + 1} s",
+                429,
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
 
     def allowed(self, caller: Caller, repository: str, action: str) -> bool:
         project = self.accounts.project(project_of(repository))

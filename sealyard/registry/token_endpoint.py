@@ -14,8 +14,9 @@ from sealyard.errors import AuthenticationError, UsageError
 from sealyard.oci.names import project_of
 from sealyard.registry.accounts import AccountService
 from sealyard.registry.audit import AuditLog
-from sealyard.registry.auth import parse_basic
+from sealyard.registry.auth import Authenticator, parse_basic
 from sealyard.registry.rbac import Principal, actions_for
+from sealyard.registry.responses import OciError, error_response
 from sealyard.registry.tokens import Scope, TokenService, parse_scopes
 
 __all__ = ["TokenEndpoint"]
@@ -28,7 +29,14 @@ def _json(body: dict[str, Any], status: int = 200, **headers: str) -> Response:
 
 
 class TokenEndpoint:
-    def __init__(self, accounts: AccountService, tokens: TokenService, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        accounts: AccountService,
+        tokens: TokenService,
+        audit: AuditLog,
+        authenticator: Authenticator,
+    ) -> None:
+        self.authenticator = authenticator
         self.accounts = accounts
         self.tokens = tokens
         self.audit = audit
@@ -84,6 +92,17 @@ class TokenEndpoint:
             body["scope"] = " ".join(str(s) for s in granted)
         return _json(body)
 
+    def _login(self, remote: str, username: str, password: str) -> Principal:
+        throttle = self.authenticator.throttle
+        self.authenticator.check_throttle(remote, username)
+        try:
+            principal = self.accounts.authenticate(username, password)
+        except AuthenticationError:
+            throttle.failed(remote, username)
+            raise
+        throttle.succeeded(remote, username)
+        return principal
+
     def _fail(self, username: str, remote: str, message: str) -> Response:
         self.audit.record(
             username or "?", "login", "token", outcome="failure", remote_addr=remote, reason=message
@@ -107,9 +126,11 @@ class TokenEndpoint:
                     principal = Principal.anonymous()
                 else:
                     username = creds[0]
-                    principal = self.accounts.authenticate(*creds)
+                    principal = self._login(remote, *creds)
             except AuthenticationError as exc:
                 return self._fail(username, remote, str(exc))
+            except OciError as err:
+                return error_response(err)
             return self._issue(principal, scopes, remote, oauth=False)
 
         return await run_in_threadpool(work)
@@ -126,9 +147,11 @@ class TokenEndpoint:
 
         def work() -> Response:
             try:
-                principal = self.accounts.authenticate(username, password)
+                principal = self._login(remote, username, password)
             except AuthenticationError as exc:
                 return self._fail(username, remote, str(exc))
+            except OciError as err:
+                return error_response(err)
             return self._issue(principal, scopes, remote, oauth=True)
 
         return await run_in_threadpool(work)
