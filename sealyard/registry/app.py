@@ -16,6 +16,7 @@ from sealyard.registry.accounts import AccountService
 from sealyard.registry.audit import AuditLog
 from sealyard.registry.auth import Authenticator
 from sealyard.registry.distribution import DistributionAPI
+from sealyard.registry.ratelimit import LoginThrottle
 from sealyard.registry.responses import API_VERSION_HEADERS, OciError, error_response
 from sealyard.registry.store import RegistryStore
 from sealyard.registry.token_endpoint import TokenEndpoint
@@ -63,13 +64,21 @@ def open_registry(settings: Settings, *, migrate: bool = True) -> Registry:
         accounts=accounts,
         audit=audit,
         tokens=tokens,
-        authenticator=Authenticator(accounts, tokens, settings.public_url, audit),
+        authenticator=Authenticator(
+            accounts,
+            tokens,
+            settings.public_url,
+            audit,
+            LoginThrottle(settings.limits.login_failures_per_minute),
+        ),
     )
 
 
 def create_app(registry: Registry) -> Starlette:
     api = DistributionAPI(registry)
-    token = TokenEndpoint(registry.accounts, registry.tokens, registry.audit)
+    token = TokenEndpoint(
+        registry.accounts, registry.tokens, registry.audit, registry.authenticator
+    )
     auth = registry.authenticator
 
     async def base(request: Request) -> Response:

@@ -48,9 +48,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sealyard
 
 @pytest.mark.integration
 @pytest.mark.parametrize("endpoint", ["/v2/", "/token"])
-def test_repeated_failed_logins_get_429(
-    strict_server: SealyardServer, endpoint: str, tmp_path: Path
-) -> None:
+def test_repeated_failed_logins_get_429(strict_server: SealyardServer, endpoint: str) -> None:
     account = f"victim{endpoint.strip('/').replace('/', '')}"
     with httpx.Client(base_url=strict_server.url, timeout=30) as client:
         for _ in range(3):
