@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from sealyard.config import Settings
 from sealyard.db.engine import Database
@@ -16,6 +16,7 @@ from sealyard.registry.accounts import AccountService
 from sealyard.registry.audit import AuditLog
 from sealyard.registry.auth import Authenticator
 from sealyard.registry.distribution import DistributionAPI
+from sealyard.registry.management import management_app
 from sealyard.registry.ratelimit import LoginThrottle
 from sealyard.registry.responses import API_VERSION_HEADERS, OciError, error_response
 from sealyard.registry.store import RegistryStore
@@ -101,6 +102,7 @@ def create_app(registry: Registry) -> Starlette:
             Route("/token", token.get, methods=["GET"]),
             Route("/token", token.post, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
+            Mount("/api/v1", app=management_app(registry)),
             Route(
                 "/v2/{path:path}",
                 api.dispatch,

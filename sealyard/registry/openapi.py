@@ -1,0 +1,444 @@
+"""Hand-written OpenAPI 3.1 description of the management API (``/api/v1/openapi.json``).
+
+Tests compare its paths and methods with the routes the application serves, so the two
+cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sealyard.registry.rbac import ROLES
+
+__all__ = ["ERROR_CODES", "openapi_document"]
+
+JSON = dict[str, Any]
+
+ERROR_CODES = (
+    "UNAUTHORIZED",
+    "DENIED",
+    "NOT_FOUND",
+    "CONFLICT",
+    "INVALID",
+    "METHOD_NOT_ALLOWED",
+    "TOO_LARGE",
+    "TOO_MANY_REQUESTS",
+    "INTERNAL",
+)
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _array(items: JSON) -> JSON:
+    return {"type": "array", "items": items}
+
+
+def _object(required: list[str], **properties: JSON) -> JSON:
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_STR: JSON = {"type": "string"}
+_BOOL: JSON = {"type": "boolean"}
+_TIME: JSON = {"type": "number", "description": "Unix time in seconds"}
+_NULLABLE_TIME: JSON = {"type": ["number", "null"], "description": "Unix time; null: never"}
+_ROLE: JSON = {"type": "string", "enum": list(ROLES)}
+_ACTIONS: JSON = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": ["pull", "push", "delete"]},
+}
+
+_SCHEMAS: JSON = {
+    "Error": _object(
+        ["error"],
+        error=_object(
+            ["code", "message"], code={"type": "string", "enum": list(ERROR_CODES)}, message=_STR
+        ),
+    ),
+    "Me": _object(
+        ["name", "kind", "admin", "roles"],
+        name=_STR,
+        kind={"type": "string", "enum": ["user", "robot"]},
+        admin=_BOOL,
+        roles={"type": "object", "additionalProperties": _ROLE, "description": "project → role"},
+        permissions={
+            "type": "object",
+            "additionalProperties": _array(_STR),
+            "description": "robots only: project (or *) → actions",
+        },
+    ),
+    "Project": _object(
+        ["name", "public", "created_at", "role", "actions"],
+        name=_STR,
+        public=_BOOL,
+        created_at=_TIME,
+        role={"type": ["string", "null"], "description": "the caller's role, if a member"},
+        actions={**_array(_STR), "description": "what the caller may do in the project"},
+    ),
+    "ProjectCreate": _object(["name"], name=_STR, public={**_BOOL, "default": False}),
+    "ProjectUpdate": _object(["public"], public=_BOOL),
+    "Member": _object(["username", "role"], username=_STR, role=_ROLE),
+    "MemberRole": _object(["role"], role=_ROLE),
+    "Robot": _object(
+        ["name", "actions", "expires_at", "disabled", "description", "created_by"],
+        name={"type": "string", "examples": ["robot$team+ci"]},
+        actions=_ACTIONS,
+        expires_at=_NULLABLE_TIME,
+        disabled=_BOOL,
+        description=_STR,
+        created_by=_STR,
+    ),
+    "RobotCreate": _object(
+        ["name"],
+        name={"type": "string", "description": "short name; the robot is robot$PROJECT+NAME"},
+        actions={**_ACTIONS, "default": ["pull"]},
+        expires_days={
+            "type": ["number", "null"],
+            "exclusiveMinimum": 0,
+            "default": 30,
+            "description": "lifetime in days; null: never expires",
+        },
+        description={**_STR, "default": ""},
+    ),
+    "RobotCreated": _object(
+        ["name", "secret", "expires_at", "actions"],
+        name=_STR,
+        secret={"type": "string", "description": "shown only in this response"},
+        expires_at=_NULLABLE_TIME,
+        actions=_ACTIONS,
+    ),
+    "Repository": _object(
+        ["name", "created_at", "tags"],
+        name=_STR,
+        created_at=_TIME,
+        tags={"type": "integer", "minimum": 0},
+    ),
+    "User": _object(
+        ["username", "admin", "disabled", "email", "created_at"],
+        username=_STR,
+        admin=_BOOL,
+        disabled=_BOOL,
+        email={"type": ["string", "null"]},
+        created_at=_TIME,
+    ),
+    "UserCreate": _object(
+        ["username", "password"],
+        username={"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
+        password={"type": "string", "minLength": 8},
+        admin={**_BOOL, "default": False},
+        email={"type": ["string", "null"]},
+    ),
+    "UserCreated": _object(
+        ["username", "admin", "email"],
+        username=_STR,
+        admin=_BOOL,
+        email={"type": ["string", "null"]},
+    ),
+    "PasswordChange": _object(
+        ["new_password"],
+        old_password={
+            "type": "string",
+            "description": "required when changing your own password (unless system admin)",
+        },
+        new_password={"type": "string", "minLength": 8},
+    ),
+    "AuditEvent": _object(
+        ["id", "ts", "actor", "action", "resource", "outcome", "remote_addr", "detail"],
+        id={"type": "integer"},
+        ts=_TIME,
+        actor=_STR,
+        action={"type": "string", "examples": ["member.set", "push", "robot.create"]},
+        resource={"type": "string", "examples": ["project:team", "team/app:1.0"]},
+        outcome={"type": "string", "examples": ["success", "denied", "failure"]},
+        remote_addr=_STR,
+        detail={"type": "object"},
+    ),
+}
+
+_ERROR_RESPONSES: dict[str, tuple[str, str]] = {
+    "400": ("Invalid", "INVALID: malformed JSON, unknown or missing field, bad value"),
+    "401": ("Unauthorized", "UNAUTHORIZED: no or bad Basic credentials (or a Bearer token)"),
+    "403": ("Denied", "DENIED: authenticated, but not allowed"),
+    "404": ("NotFound", "NOT_FOUND: no such object"),
+    "409": ("Conflict", "CONFLICT: already exists, or still in use"),
+    "413": ("TooLarge", "TOO_LARGE: request body over 64 KiB"),
+    "429": ("TooManyRequests", "TOO_MANY_REQUESTS: too many failed logins; see Retry-After"),
+}
+
+
+def _error_response(description: str, *, challenge: str | None = None) -> JSON:
+    response: JSON = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if challenge:
+        response["headers"] = {
+            challenge: {"description": _HEADERS[challenge], "schema": {"type": "string"}}
+        }
+    return response
+
+
+_HEADERS = {
+    "WWW-Authenticate": 'Basic realm="sealyard"',
+    "Retry-After": "seconds until the next login attempt is allowed",
+}
+_RESPONSES: JSON = {
+    name: _error_response(
+        text, challenge={"401": "WWW-Authenticate", "429": "Retry-After"}.get(status)
+    )
+    for status, (name, text) in _ERROR_RESPONSES.items()
+}
+
+_ANONYMOUS_OK: list[JSON] = [{}, {"basic": []}]
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    *,
+    ok: str = "200",
+    result: JSON | None = None,
+    errors: tuple[str, ...] = ("401", "403"),
+    body: str | None = None,
+    query: tuple[JSON, ...] = (),
+    anonymous: bool = False,
+    description: str = "",
+) -> JSON:
+    """One operation object (401 and 403 unless ``errors`` says otherwise)."""
+    success: JSON = {"description": "success" if result is not None else "done"}
+    if result is not None:
+        success["content"] = {"application/json": {"schema": result}}
+    responses: JSON = {ok: success}
+    if body is not None:
+        errors = (*errors, "400", "413")
+    if "401" in errors:
+        errors = (*errors, "429")  # Basic credentials are throttled after failed logins
+    for status in sorted(set(errors)):
+        responses[status] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status][0]}"}
+    op: JSON = {"operationId": op_id, "summary": summary, "responses": responses}
+    if description:
+        op["description"] = description
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if query:
+        op["parameters"] = list(query)
+    if anonymous:
+        op["security"] = _ANONYMOUS_OK
+    return op
+
+
+def _path_params(*names: str) -> list[JSON]:
+    return [{"name": n, "in": "path", "required": True, "schema": _STR} for n in names]
+
+
+def _query(name: str, description: str, schema: JSON = _STR, required: bool = False) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_PATHS: JSON = {
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenAPI",
+            "summary": "This document",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+    "/me": {"get": _op("getMe", "Who am I", result=_ref("Me"), errors=("401",))},
+    "/projects": {
+        "get": _op(
+            "listProjects",
+            "Projects the caller can see",
+            result=_array(_ref("Project")),
+            errors=("401",),
+            anonymous=True,
+            description="System admins see all; others public projects and their own.",
+        ),
+        "post": _op(
+            "createProject",
+            "Create a project (system admin)",
+            ok="201",
+            result=_ref("Project"),
+            errors=("401", "403", "409"),
+            body="ProjectCreate",
+        ),
+    },
+    "/projects/{project}": {
+        "parameters": _path_params("project"),
+        "get": _op(
+            "getProject",
+            "One project (pull rights)",
+            result=_ref("Project"),
+            errors=("401", "403", "404"),
+            anonymous=True,
+        ),
+        "patch": _op(
+            "updateProject",
+            "Change visibility (project-admin)",
+            result=_ref("Project"),
+            errors=("401", "403", "404"),
+            body="ProjectUpdate",
+        ),
+        "delete": _op(
+            "deleteProject",
+            "Delete an empty project (system admin)",
+            ok="204",
+            errors=("401", "403", "404", "409"),
+            description="Refused with 409 while the project has repositories.",
+        ),
+    },
+    "/projects/{project}/members": {
+        "parameters": _path_params("project"),
+        "get": _op(
+            "listMembers",
+            "Members and roles (project members, system admin)",
+            result=_array(_ref("Member")),
+            errors=("401", "403", "404"),
+        ),
+    },
+    "/projects/{project}/members/{username}": {
+        "parameters": _path_params("project", "username"),
+        "put": _op(
+            "setMember",
+            "Add a member or change the role (project-admin)",
+            result=_ref("Member"),
+            errors=("401", "403", "404"),
+            body="MemberRole",
+        ),
+        "delete": _op(
+            "removeMember",
+            "Remove a member (project-admin)",
+            ok="204",
+            errors=("401", "403", "404"),
+        ),
+    },
+    "/projects/{project}/robots": {
+        "parameters": _path_params("project"),
+        "get": _op(
+            "listRobots",
+            "Robots scoped to exactly this project, without secrets (project-admin)",
+            result=_array(_ref("Robot")),
+            errors=("401", "403", "404"),
+        ),
+        "post": _op(
+            "createRobot",
+            "Create a robot for this project; the secret is returned once (project-admin)",
+            ok="201",
+            result=_ref("RobotCreated"),
+            errors=("401", "403", "404", "409"),
+            body="RobotCreate",
+        ),
+    },
+    "/projects/{project}/robots/{name}": {
+        "parameters": _path_params("project", "name"),
+        "delete": _op(
+            "deleteRobot",
+            "Delete a robot of this project (project-admin)",
+            ok="204",
+            errors=("401", "403", "404"),
+            description="`name` is the full name (robot$PROJECT+NAME) or the short name.",
+        ),
+    },
+    "/projects/{project}/repositories": {
+        "parameters": _path_params("project"),
+        "get": _op(
+            "listRepositories",
+            "Repositories with their tag counts (pull rights)",
+            result=_array(_ref("Repository")),
+            errors=("401", "403", "404"),
+            anonymous=True,
+        ),
+    },
+    "/users": {
+        "get": _op("listUsers", "All users (system admin)", result=_array(_ref("User"))),
+        "post": _op(
+            "createUser",
+            "Create a user (system admin)",
+            ok="201",
+            result=_ref("UserCreated"),
+            errors=("401", "403", "409"),
+            body="UserCreate",
+        ),
+    },
+    "/users/{username}/password": {
+        "parameters": _path_params("username"),
+        "put": _op(
+            "setPassword",
+            "Change a password (the user, with old_password; or a system admin)",
+            ok="204",
+            errors=("401", "403", "404"),
+            body="PasswordChange",
+        ),
+    },
+    "/audit-log": {
+        "get": _op(
+            "getAuditLog",
+            "Audit events, newest first",
+            result=_array(_ref("AuditEvent")),
+            errors=("400", "401", "403", "404"),
+            query=(
+                _query(
+                    "project",
+                    "only events of this project (its repositories, project:NAME and its "
+                    "robots); required unless system admin; needs project-admin",
+                ),
+                _query(
+                    "limit",
+                    "at most this many events",
+                    {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                ),
+                _query("actor", "exact actor name"),
+                _query("action", "exact action, e.g. push or member.set"),
+                _query("resource", "resource prefix, e.g. team/app"),
+            ),
+        )
+    },
+}
+
+_DOCUMENT: JSON = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Sealyard management API",
+        "version": "1",
+        "description": (
+            "Projects, members, robot accounts, users and the audit log. HTTP Basic "
+            "credentials of users and robots only; registry Bearer tokens are refused. "
+            'Errors: {"error": {"code", "message"}}.'
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"basic": []}],
+    "paths": _PATHS,
+    "components": {
+        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        "schemas": _SCHEMAS,
+        "responses": _RESPONSES,
+    },
+}
+
+
+def openapi_document() -> JSON:
+    """A fresh copy of the OpenAPI document."""
+    return copy.deepcopy(_DOCUMENT)
