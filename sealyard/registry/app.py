@@ -45,7 +45,9 @@ class Registry:
 
 def open_registry(settings: Settings, *, migrate: bool = True) -> Registry:
     """Open (and, on first use, initialise) the data directory described by ``settings``."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        # Private by default: the directory holds password hashes and the token signing key.
+        settings.data_dir.mkdir(parents=True, mode=0o700)
     db = Database(settings.db_url)
     if migrate:
         db.migrate()

@@ -112,3 +112,11 @@ def test_robot_create_rejects_bad_grants(tmp_path: Path, grant: str) -> None:
 def test_gc_dry_run_reports_counts(tmp_path: Path) -> None:
     out = json.loads(run(tmp_path / "d", "gc", "--dry-run", "-o", "json"))
     assert {row["what"] for row in out} >= {"blobs_deleted", "uploads_removed", "bytes_freed"}
+
+
+def test_new_data_directory_is_private(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    run(data, "project", "list")
+    assert data.stat().st_mode & 0o777 == 0o700
+    key = data / "keys" / "token-signing.pem"
+    assert key.stat().st_mode & 0o077 == 0
