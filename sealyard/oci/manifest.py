@@ -195,7 +195,7 @@ def parse_manifest(
     media_type = _resolve_media_type(doc, content_type)
     version = doc.get("schemaVersion")
     if version != 2 or not isinstance(version, int) or isinstance(version, bool):
-        raise ManifestInvalidError("schemaVersion must be the integer 2")
+        raise ManifestInvalidError("schemaVersion must be 2 (the integer 2)")
     artifact_type = doc.get("artifactType")
     if artifact_type is not None:
         _media_type(artifact_type, "artifactType")
