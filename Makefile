@@ -8,6 +8,7 @@ LISTEN ?= 127.0.0.1:5000
 
 install: $(VENV)/.installed
 	@bash scripts/install-system-deps.sh
+	@bash scripts/install-peers.sh $(VENV)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -32,6 +32,8 @@ class Limits:
         max_json_depth: deepest nesting accepted when parsing manifests.
         auth_cache_seconds: how long a verified credential, a principal's roles and a project's
             settings are cached per process; changes made elsewhere show after this delay.
+        max_layer_uncompressed_bytes: the most a layer may expand to while scanning
+            (decompression bombs stop there, with a warning).
         login_failures_per_minute: failed logins allowed per client address and account
             within a minute before further attempts get ``429 TOOMANYREQUESTS`` (0: no limit).
     """
@@ -45,6 +47,7 @@ class Limits:
     max_json_depth: int = 64
     auth_cache_seconds: float = 10.0
     login_failures_per_minute: int = 10
+    max_layer_uncompressed_bytes: int = 64 * 1024**3
 
 
 @dataclass(frozen=True)

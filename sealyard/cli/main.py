@@ -12,6 +12,7 @@ import click
 from sealyard import __version__
 from sealyard.cli._common import data_options, emit, open_from_ctx, output_option, settings_from
 from sealyard.cli.accounts import project, robot, user
+from sealyard.cli.sbom import sbom
 from sealyard.errors import SealyardError
 
 __all__ = ["cli", "main"]
@@ -124,6 +125,7 @@ def audit_log(
 cli.add_command(user)
 cli.add_command(project)
 cli.add_command(robot)
+cli.add_command(sbom)
 
 
 def main(argv: list[str] | None = None) -> Any:
