@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Install the Debian tools Sealyard's tests and benchmarks use, when missing.
+# Install the Debian tools and files Sealyard's tests and benchmarks use, when missing.
 # Idempotent and quiet when everything is present; needs root (or sudo) otherwise.
 set -euo pipefail
 
+# what to look for (a command, or an absolute path) -> the Debian package providing it
 declare -A pkg_for=(
   [skopeo]=skopeo
   [docker-registry]=docker-registry
   [umoci]=umoci
   [runc]=runc
+  [go]=golang-go
+  [objcopy]=binutils
+  [debootstrap]=debootstrap
+  [rpmbuild]=rpm
+  [db5.3_load]=db5.3-util
+  [/usr/share/java/commons-io.jar]=libcommons-io-java
 )
 missing=()
-for cmd in "${!pkg_for[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
+for what in "${!pkg_for[@]}"; do
+  if [[ $what == /* ]]; then [ -e "$what" ] && continue
+  else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("${pkg_for[$what]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -412,6 +412,18 @@ def _is_local(path: str) -> bool:
     return bool(_LOCAL_PATH.match(path))
 
 
+_LDFLAGS_VERSION = re.compile(
+    r"-X\s*=?\s*['\"]?[\w./-]*?(?:\.|/)(?:[Vv]ersion|gitVersion|GitVersion|Tag)=['\"]?"
+    r"(v?[0-9][\w.+~-]*)"
+)
+
+
+def ldflags_version(info: GoBuildInfo) -> str | None:
+    """A version injected with ``-ldflags -X pkg.Version=v1.2.3`` (the usual release idiom)."""
+    match = _LDFLAGS_VERSION.search(info.setting("-ldflags") or "")
+    return match.group(1) if match else None
+
+
 def module_packages(
     info: GoBuildInfo,
     location: Location,
@@ -467,7 +479,13 @@ def module_packages(
         meta = {"main": True, "buildSettings": dict(info.settings)}
         if main.sum:
             meta["h1Digest"] = main.sum
-        packages.append(make(main.path, main.version or DEVEL, meta))
+        version = main.version if main.version and main.version != DEVEL else None
+        packages.append(make(main.path, version or ldflags_version(info) or DEVEL, meta))
+    elif main is None and info.path and info.path != "command-line-arguments":
+        # Built outside module mode (GOPATH, as Debian builds): only the package path is
+        # known. Report it like Syft does, with a version from -ldflags when one was set.
+        meta = {"main": True, "buildSettings": dict(info.settings), "gopath": True}
+        packages.append(make(info.path, ldflags_version(info) or DEVEL, meta))
 
     release = info.go_version.split()[0] if info.go_version.split() else ""
     if _GO_RELEASE.match(release):

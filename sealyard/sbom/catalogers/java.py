@@ -552,6 +552,23 @@ def _manifest_version(manifest: Mapping[str, str], jenkins: bool) -> str:
     return ""
 
 
+def _choose_version(manifest_version: str, file_version: str) -> str:
+    """The version of an archive without pom.properties.
+
+    The file name's version wins when the manifest's merely decorates it (``5.13.0 (b0)``,
+    OSGi ``3.17.0.v20210823-1805``) or is not a plain version at all: that is the version
+    the artifact is published under (Maven coordinates), which advisories name. Otherwise
+    the manifest's version, then the file name's.
+    """
+    if file_version and (
+        not manifest_version
+        or manifest_version.startswith(file_version)
+        or any(ch.isspace() for ch in manifest_version)
+    ):
+        return file_version
+    return manifest_version.split()[0] if manifest_version else file_version
+
+
 def _manifest_identity(
     manifest: Mapping[str, str], file_name: str, file_version: str, jenkins: bool
 ) -> tuple[str, str, str, str]:
@@ -572,7 +589,7 @@ def _manifest_identity(
                 break
     if not name:
         name = file_name
-    version = _manifest_version(manifest, jenkins) or file_version
+    version = _choose_version(_manifest_version(manifest, jenkins), file_version)
     for key in ("Group-Id", "Implementation-Vendor-Id"):
         value = _clean_osgi(manifest.get(key, ""))
         if value and " " not in value:

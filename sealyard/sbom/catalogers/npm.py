@@ -96,9 +96,9 @@ class NpmCataloger(Cataloger):
     name = _NAME
 
     def wants(self, path: str) -> bool:
-        if not (path == "package.json" or path.endswith("/package.json")):
-            return False
-        return path.startswith(("node_modules/", *_ROOTS)) or "/node_modules/" in path
+        # Installed modules, and application roots (``/app/package.json``): syft and trivy
+        # report both.
+        return path == "package.json" or path.endswith("/package.json")
 
     def catalog(self, image: ImageFiles) -> CatalogResult:
         result = CatalogResult()
@@ -110,8 +110,14 @@ class NpmCataloger(Cataloger):
     def _read(self, record: FileRecord, result: CatalogResult) -> None:
         assert record.data is not None
 
+        installed = record.path.startswith(("node_modules/", *_ROOTS)) or (
+            "/node_modules/" in record.path
+        )
+
         def problem(message: str) -> None:
-            result.warnings.append(warn(_NAME, "malformed", message, record.path, record.layer))
+            # Outside node_modules a package.json may be a template or fixture: no noise.
+            if installed:
+                result.warnings.append(warn(_NAME, "malformed", message, record.path, record.layer))
 
         try:
             manifest = _load(record.data)

@@ -16,6 +16,7 @@ from sealyard.sbom.catalogers._elf import (
 )
 from sealyard.sbom.catalogers.golang import (
     GoModuleBinaryCataloger,
+    module_packages,
     parse_modinfo,
     read_build_info,
 )
@@ -132,7 +133,8 @@ def test_inline_build_info_gives_deps_main_and_stdlib() -> None:
         "github.com/fork/net": ("v0.18.0", "pkg:golang/github.com/fork/net@v0.18.0"),
         "example.com/local": ("v0.0.0", "pkg:golang/example.com/local@v0.0.0"),
         "gopkg.in/yaml.v3": ("v3.0.1", "pkg:golang/gopkg.in/yaml.v3@v3.0.1"),
-        "example.com/app": ("(devel)", "pkg:golang/example.com/app@%28devel%29"),
+        # (devel) main module: the version comes from -ldflags -X main.version=1.2.3
+        "example.com/app": ("1.2.3", "pkg:golang/example.com/app@1.2.3"),
         "stdlib": ("go1.22.5", "pkg:golang/stdlib@1.22.5"),
     }
     pkgs = {p.name: p for p in result.packages}
@@ -430,7 +432,7 @@ def test_real_go_binary(go_build_dir: Path, goarch: str) -> None:
     assert info is not None
     go_version = info.go_version.split()[0]
     assert found == {
-        "example.com/app": ("(devel)", "pkg:golang/example.com/app@%28devel%29"),
+        "example.com/app": ("1.0", "pkg:golang/example.com/app@1.0"),  # from -ldflags -X
         "example.com/lib": ("v1.4.0", "pkg:golang/example.com/lib@v1.4.0"),
         "example.com/newlib": ("v1.1.0", "pkg:golang/example.com/newlib@v1.1.0"),
         "example.com/greeter": ("v1.2.3", "pkg:golang/example.com/greeter@v1.2.3"),
@@ -443,3 +445,14 @@ def test_real_go_binary(go_build_dir: Path, goarch: str) -> None:
     settings = pkgs["example.com/app"].metadata["buildSettings"]
     assert settings["GOARCH"] == goarch
     assert settings["-ldflags"] == "-s -w -X main.version=1.0"
+
+
+def test_gopath_build_reports_package_path_as_main() -> None:
+    """Debian builds in GOPATH mode: no ``mod`` line, only ``path`` (like /usr/bin/skopeo)."""
+    info = parse_modinfo("path\tgithub.com/containers/skopeo/cmd/skopeo\nbuild\tGOOS=linux\n")
+    pkgs = module_packages(info, Location("usr/bin/skopeo", 0))
+    main = [p for p in pkgs if p.metadata.get("main")]
+    assert [(p.name, p.version) for p in main] == [
+        ("github.com/containers/skopeo/cmd/skopeo", "(devel)")
+    ]
+    assert main[0].metadata["gopath"] is True

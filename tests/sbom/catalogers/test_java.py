@@ -547,3 +547,22 @@ def test_real_debian_jar_alone_and_nested_in_a_war() -> None:
         ("srv/webapps/shop-1.2.war", "pkg:maven/shop/shop@1.2", "1.2"),
         (f"srv/webapps/shop-1.2.war:WEB-INF/lib/{real.name}", expected_purl, props["version"]),
     }
+
+
+@pytest.mark.parametrize(
+    ("manifest_version", "file_version", "expected"),
+    [
+        ("5.13.0 (b0)", "5.13.0", "5.13.0"),  # JNA decorates its version
+        ("3.17.0.v20210823-1805", "3.17.0", "3.17.0"),  # OSGi qualifier; Maven has 3.17.0
+        ("2.4", "", "2.4"),  # Debian's unversioned file names: the manifest decides
+        ("", "1.1", "1.1"),
+        ("1.2", "1.1", "1.2"),  # a different plain version in the manifest is believed
+        ("1.0 beta", "", "1.0"),
+    ],
+)
+def test_version_of_archive_without_pom(
+    manifest_version: str, file_version: str, expected: str
+) -> None:
+    from sealyard.sbom.catalogers.java import _choose_version
+
+    assert _choose_version(manifest_version, file_version) == expected
