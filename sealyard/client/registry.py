@@ -57,10 +57,12 @@ def load_docker_credentials(registry: str) -> tuple[str, str] | None:
             entry = auths.get(key)
             if isinstance(entry, dict) and entry.get("auth"):
                 try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                    raw = base64.b64decode(entry["auth"], validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError):
                     continue
-                return user, password
+                user, sep, password = raw.partition(":")
+                if sep and user:
+                    return user, password
     return None
 
 

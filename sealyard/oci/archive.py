@@ -21,15 +21,26 @@ class DockerArchive:
             self._tar = tarfile.open(self.path, mode="r:")  # noqa: SIM115 - closed in close()
         except (OSError, tarfile.TarError) as exc:
             raise UsageError(f"{path} is not a readable docker archive: {exc}") from exc
-        self._members = {m.name.lstrip("./"): m for m in self._tar.getmembers() if m.isreg()}
+        try:
+            self.entries = self._load()
+        except BaseException:
+            self._tar.close()
+            raise
+
+    def _load(self) -> list[dict[str, Any]]:
+        try:
+            members = self._tar.getmembers()
+        except tarfile.TarError as exc:
+            raise UntrustedDataError(f"{self.path}: corrupt archive: {exc}") from exc
+        self._members = {m.name.lstrip("./"): m for m in members if m.isreg()}
         manifest = self.read("manifest.json", 16 * 1024 * 1024)
         try:
             doc = json.loads(manifest)
         except ValueError as exc:
-            raise UntrustedDataError(f"{path}: manifest.json is not JSON") from exc
+            raise UntrustedDataError(f"{self.path}: manifest.json is not JSON") from exc
         if not isinstance(doc, list) or not doc:
-            raise UntrustedDataError(f"{path}: manifest.json lists no images")
-        self.entries: list[dict[str, Any]] = [e for e in doc if isinstance(e, dict)]
+            raise UntrustedDataError(f"{self.path}: manifest.json lists no images")
+        return [e for e in doc if isinstance(e, dict)]
 
     def open(self, name: str) -> IO[bytes]:
         member = self._members.get(name.lstrip("./"))

@@ -15,7 +15,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Self, cast
 
 from sealyard.errors import SizeLimitError, UntrustedDataError
 
@@ -189,7 +189,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
     tarfile reads them into memory whole."""
 
     @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> _BoundedTarInfo:
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
         info = super().frombuf(buf, encoding, errors)
         if info.type in _META_TYPES and info.size > _MAX_META_BYTES:
             raise SizeLimitError(

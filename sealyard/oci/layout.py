@@ -95,7 +95,11 @@ class OciLayout:
         version = _json(marker.read_bytes(), "oci-layout").get("imageLayoutVersion")
         if version != "1.0.0":
             raise UntrustedDataError(f"unsupported imageLayoutVersion {version!r}")
-        self.index = _json((self.root / "index.json").read_bytes(), "index.json")
+        try:
+            index = (self.root / "index.json").read_bytes()
+        except OSError as exc:
+            raise UntrustedDataError(f"{root}: cannot read index.json: {exc}") from exc
+        self.index = _json(index, "index.json")
 
     def blob_path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.split(":", 1)[0] / hex_of(digest)

@@ -12,6 +12,7 @@ from sealyard.errors import UsageError
 __all__ = ["Platform", "host_platform", "select_platform"]
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,12 @@ class Platform:
 
     def matches(self, other: Platform) -> bool:
         """``other`` (from an index) satisfies this request; an empty variant matches any,
-        and arm64's default variant is v8."""
+        and arm64's default variant is v8, arm's v7 (as containerd normalises them)."""
         if (self.os, self.architecture) != (other.os, other.architecture):
             return False
         if not self.variant:
             return True
-        theirs = other.variant or ("v8" if other.architecture == "arm64" else "")
+        theirs = other.variant or _DEFAULT_VARIANTS.get(other.architecture, "")
         return self.variant == theirs
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sealyard.errors import InvalidReferenceError
+from sealyard.errors import InvalidDigestError, InvalidReferenceError
 from sealyard.oci.digest import Digest, parse_digest
 
 __all__ = ["ImageReference", "parse_reference"]
@@ -49,7 +49,7 @@ def parse_reference(text: str) -> ImageReference:
         rest, _, raw_digest = rest.partition("@")
         try:
             digest = parse_digest(raw_digest)
-        except ValueError as exc:
+        except InvalidDigestError as exc:
             raise InvalidReferenceError(f"{text!r}: {exc}") from exc
     registry = DEFAULT_REGISTRY
     first, sep, remainder = rest.partition("/")

@@ -19,12 +19,19 @@ __all__ = ["scan_image"]
 _DISTRO_PATHS = frozenset(ALL_DISTRO_PATHS)
 
 
+def _file_of(path: str) -> str:
+    """The image file of a location; nested archives are written ``outer.jar:inner.jar``."""
+    return path.split(":", 1)[0]
+
+
 def _fill_layers(package: Package, walk: WalkResult) -> Package:
     if package.layer is not None and package.introduced_layer is not None:
         return package
     layers = [loc.layer for loc in package.locations if loc.layer is not None]
     firsts = [
-        first for loc in package.locations if (first := walk.first_layer(loc.path)) is not None
+        first
+        for loc in package.locations
+        if (first := walk.first_layer(_file_of(loc.path))) is not None
     ]
     return dataclasses.replace(
         package,
@@ -78,7 +85,11 @@ def scan_image(
     packages: dict[tuple[str, tuple[str, ...]], Package] = {}
     for package in combined.packages:
         paths = [loc.path for loc in package.locations]
-        if package.found_by not in OS_CATALOGERS and paths and all(p in owned for p in paths):
+        if (
+            package.found_by not in OS_CATALOGERS
+            and paths
+            and all(_file_of(p) in owned for p in paths)
+        ):
             continue  # the OS package manager already reports this one
         package = _fill_layers(package, walk)
         packages.setdefault((package.purl, tuple(sorted(paths))), package)

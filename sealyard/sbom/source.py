@@ -23,7 +23,7 @@ from sealyard.oci.digest import Digest, parse_digest, sha256_digest
 from sealyard.oci.layers import LayerMember, iter_layer, open_layer_stream
 from sealyard.oci.layout import OciLayout, ResolvedImage, resolve_image
 from sealyard.oci.platform import Platform, host_platform
-from sealyard.oci.reference import parse_reference
+from sealyard.oci.reference import ImageReference, parse_reference
 from sealyard.oci.verify import VerifyingReader
 from sealyard.sbom.model import ImageInfo, LayerInfo
 
@@ -66,18 +66,34 @@ def _layer_infos(image: ResolvedImage) -> tuple[LayerInfo, ...]:
 def _stream_layer(opened: VerifyingReader, limits: Limits) -> Iterator[Member]:
     """Members of one verified blob stream; the digest is checked after the last member.
 
-    A blob that does not parse is checked too: tampering is reported as such (a
-    DigestMismatchError fails the scan), not as an unreadable layer.
+    A blob that fails to parse (also while a member is read) is checked too: tampering is
+    reported as such (a DigestMismatchError fails the scan), not as an unreadable layer.
     """
+
+    def verify_first(error: UntrustedDataError) -> None:
+        if not isinstance(error, DigestMismatchError):
+            opened.finish()
+
+    def checked(reader: Callable[[int], bytes | None]) -> Callable[[int], bytes | None]:
+        def read(limit: int) -> bytes | None:
+            try:
+                return reader(limit)
+            except UntrustedDataError as exc:
+                verify_first(exc)
+                raise
+
+        return read
+
     try:
         try:
-            yield from iter_layer(
+            for member in iter_layer(
                 open_layer_stream(cast(IO[bytes], opened), limits.max_layer_uncompressed_bytes)
-            )
-        except DigestMismatchError:
-            raise
-        except UntrustedDataError:
-            opened.finish()
+            ):
+                if isinstance(member, LayerMember):
+                    member.reader = checked(member.reader)
+                yield member
+        except UntrustedDataError as exc:
+            verify_first(exc)
             raise
         opened.finish()
     finally:
@@ -134,6 +150,14 @@ class RegistrySource(_ManifestSource):
         self.client = RegistryClient(
             ref.registry, credentials=credentials, insecure=insecure, limits=limits
         )
+        try:
+            image = self._resolve(ref, platform, limits)
+        except BaseException:
+            self.client.close()
+            raise
+        super().__init__(str(ref), image, limits)
+
+    def _resolve(self, ref: ImageReference, platform: Platform, limits: Limits) -> ResolvedImage:
         data, media_type, digest = self.client.get_manifest(ref.repository, ref.reference)
         first = {"digest": digest, "mediaType": media_type}
 
@@ -147,8 +171,7 @@ class RegistrySource(_ManifestSource):
             except Exception:
                 return self.client.fetch_blob(ref.repository, d)
 
-        image = resolve_image(fetch, first, platform, limits)
-        super().__init__(str(ref), image, limits)
+        return resolve_image(fetch, first, platform, limits)
 
     def _open(self, digest: Digest) -> VerifyingReader:
         return self.client.open_blob(self.repository, digest)
@@ -161,6 +184,13 @@ class DockerArchiveSource(ImageSource):
     def __init__(self, path: Path, ref: str | None, limits: Limits) -> None:
         self.limits = limits
         self.archive = DockerArchive(path)
+        try:
+            self._load(path, ref, limits)
+        except BaseException:
+            self.archive.close()
+            raise
+
+    def _load(self, path: Path, ref: str | None, limits: Limits) -> None:
         entry = self.archive.select(ref)
         config_name = str(entry.get("Config", ""))
         config_bytes = self.archive.read(config_name, limits.max_manifest_bytes)
@@ -169,6 +199,8 @@ class DockerArchiveSource(ImageSource):
             config = json.loads(config_bytes)
         except ValueError as exc:
             raise UntrustedDataError(f"{path}: image config is not JSON") from exc
+        if not isinstance(config, dict):
+            raise UntrustedDataError(f"{path}: image config is not a JSON object")
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         self.layer_files = [str(name) for name in entry.get("Layers") or []]
         if len(diff_ids) != len(self.layer_files):
@@ -294,12 +326,12 @@ def open_source(
 
 
 def _split_path(rest: str) -> tuple[str, str | None]:
-    """``PATH[:REF]`` where PATH itself may contain colons: the longest existing prefix wins."""
+    """``PATH[:REF]`` or ``PATH@DIGEST`` where PATH itself may contain colons: the longest
+    existing prefix wins."""
     if os.path.exists(rest):
         return rest, None
-    index = rest.find(":")
-    while index != -1:
-        if os.path.exists(rest[:index]):
-            return rest[:index], rest[index + 1 :] or None
-        index = rest.find(":", index + 1)
+    for index in range(len(rest) - 1, 0, -1):
+        sep = rest[index]
+        if sep in ":@" and os.path.exists(rest[:index]):
+            return rest[:index], (rest[index + 1 :] if sep == ":" else rest[index:]) or None
     raise UsageError(f"{rest.split(':')[0]!r} does not exist")

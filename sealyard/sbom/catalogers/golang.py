@@ -479,8 +479,8 @@ def module_packages(
         meta = {"main": True, "buildSettings": dict(info.settings)}
         if main.sum:
             meta["h1Digest"] = main.sum
-        version = main.version if main.version and main.version != DEVEL else None
-        packages.append(make(main.path, version or ldflags_version(info) or DEVEL, meta))
+        released = main.version if main.version and main.version != DEVEL else None
+        packages.append(make(main.path, released or ldflags_version(info) or DEVEL, meta))
     elif main is None and info.path and info.path != "command-line-arguments":
         # Built outside module mode (GOPATH, as Debian builds): only the package path is
         # known. Report it like Syft does, with a version from -ldflags when one was set.
