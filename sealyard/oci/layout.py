@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -57,11 +58,16 @@ def _json(data: bytes, what: str) -> dict[str, Any]:
 
 
 def resolve_image(
-    fetch: Any, descriptor: dict[str, Any], platform: Platform, limits: Limits
+    fetch: Callable[[Digest], bytes],
+    descriptor: dict[str, Any],
+    platform: Platform,
+    limits: Limits,
+    fetch_config: Callable[[Digest], bytes] | None = None,
 ) -> ResolvedImage:
     """Follow ``descriptor`` (manifest or index) to one image manifest and its config.
 
-    ``fetch(digest) -> bytes`` returns *verified* small blob content.
+    ``fetch(digest)`` returns *verified* manifest content, ``fetch_config(digest)`` verified
+    blob content (defaults to ``fetch``: in a layout both are blobs).
     """
     digest = parse_digest(str(descriptor.get("digest")))
     data = fetch(digest)
@@ -79,7 +85,7 @@ def resolve_image(
     if not isinstance(config, dict):
         raise UntrustedDataError(f"manifest {digest} has no config")
     config_digest = parse_digest(str(config.get("digest")))
-    config_doc = _json(fetch(config_digest), f"config {config_digest}")
+    config_doc = _json((fetch_config or fetch)(config_digest), f"config {config_digest}")
     return ResolvedImage(digest, doc, config_digest, config_doc, index_digest)
 
 

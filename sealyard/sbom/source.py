@@ -161,17 +161,13 @@ class RegistrySource(_ManifestSource):
         data, media_type, digest = self.client.get_manifest(ref.repository, ref.reference)
         first = {"digest": digest, "mediaType": media_type}
 
-        def fetch(d: Digest) -> bytes:
-            if d == digest:
-                return data
-            if d == first.get("config"):
-                return self.client.fetch_blob(ref.repository, d)
-            try:
-                return self.client.get_manifest(ref.repository, d)[0]
-            except Exception:
-                return self.client.fetch_blob(ref.repository, d)
+        def fetch_manifest(d: Digest) -> bytes:
+            return data if d == digest else self.client.get_manifest(ref.repository, d)[0]
 
-        return resolve_image(fetch, first, platform, limits)
+        def fetch_config(d: Digest) -> bytes:
+            return self.client.fetch_blob(ref.repository, d)
+
+        return resolve_image(fetch_manifest, first, platform, limits, fetch_config)
 
     def _open(self, digest: Digest) -> VerifyingReader:
         return self.client.open_blob(self.repository, digest)
