@@ -10,8 +10,10 @@ leaving the image root.
 from __future__ import annotations
 
 import posixpath
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sealyard.errors import DigestMismatchError, SizeLimitError, UntrustedDataError
 from sealyard.sbom.catalogers.interface import Cataloger, FileRecord
@@ -21,6 +23,7 @@ from sealyard.sbom.source import ImageSource
 __all__ = ["WalkResult", "walk_image"]
 
 MAX_SYMLINK_HOPS = 40
+_V = TypeVar("_V")
 
 
 @dataclass
@@ -96,17 +99,57 @@ class WalkResult:
         return None if entry is None else self.record(real, entry, False)
 
 
-def _drop(
-    store: dict[str, _Entry] | dict[str, tuple[str, int]], prefix: str, layer: int, *, exact: bool
-) -> None:
+class _PathMap(dict[str, _V]):
+    """A dict of paths that knows which directories have entries below them.
+
+    Replacing or whiting out a directory must drop everything under it; the ancestor counts
+    make that check O(depth) instead of a scan of every entry for every tar member.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._below: Counter[str] = Counter()
+
+    @staticmethod
+    def _ancestors(path: str) -> list[str]:
+        parts = path.split("/")
+        return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+    def __setitem__(self, path: str, value: _V) -> None:
+        if path not in self:
+            self._below.update(self._ancestors(path))
+        super().__setitem__(path, value)
+
+    def __delitem__(self, path: str) -> None:
+        super().__delitem__(path)
+        self._below.subtract(self._ancestors(path))
+
+    def pop(self, path: str, default: Any = None) -> Any:
+        if path not in self:
+            return default
+        value = self[path]
+        del self[path]
+        return value
+
+    def has_below(self, path: str) -> bool:
+        return self._below.get(path, 0) > 0
+
+
+def _layer_of(value: _Entry | tuple[str, int]) -> int:
+    return value.layer if isinstance(value, _Entry) else value[1]
+
+
+def _drop(store: _PathMap[Any], prefix: str, layer: int, *, exact: bool) -> None:
+    """Remove entries of layers below ``layer`` at ``prefix`` (if ``exact``) and under it."""
+    if exact and prefix in store and _layer_of(store[prefix]) < layer:
+        del store[prefix]
+    if not store.has_below(prefix):
+        return
     below = prefix + "/"
-    doomed = []
-    for path, value in store.items():
-        value_layer = value.layer if isinstance(value, _Entry) else value[1]
-        if value_layer >= layer:
-            continue
-        if (exact and path == prefix) or path.startswith(below):
-            doomed.append(path)
+    doomed = [
+        path for path, value in store.items()
+        if path.startswith(below) and _layer_of(value) < layer
+    ]  # fmt: skip
     for path in doomed:
         del store[path]
 
@@ -125,8 +168,8 @@ def walk_image(
     Raises:
         DigestMismatchError: a layer does not match its digest (tampered input).
     """
-    files: dict[str, _Entry] = {}
-    symlinks: dict[str, tuple[str, int]] = {}
+    files: _PathMap[_Entry] = _PathMap()
+    symlinks: _PathMap[tuple[str, int]] = _PathMap()
     warnings: list[ScanWarning] = []
     limits = [c.max_file_size for c in catalogers]
 
