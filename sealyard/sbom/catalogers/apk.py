@@ -18,10 +18,10 @@ architecture.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sealyard.sbom.catalogers._history import introduced_layers
 from sealyard.sbom.catalogers.interface import (
     Cataloger,
     CatalogResult,
@@ -245,22 +245,6 @@ def _decode(record: FileRecord, warnings: list[ScanWarning]) -> str | None:
         return record.data.decode("utf-8", errors="replace")
 
 
-def _introduced(record: FileRecord, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    introduced = dict.fromkeys(keys, record.layer)
-    alive = set(introduced)
-    cache: dict[bytes, set[tuple[str, str]]] = {}
-    for layer, data in reversed(record.history):
-        if data is None or not alive:
-            break
-        if data not in cache:
-            records, _ = parse_apk_installed(data.decode("utf-8", errors="replace"))
-            cache[data] = {r.key for r in records}
-        alive &= cache[data]
-        for key in alive:
-            introduced[key] = layer
-    return introduced
-
-
 class ApkCataloger(Cataloger):
     """Installed apk packages (Alpine, Wolfi, Chainguard)."""
 
@@ -291,7 +275,13 @@ class ApkCataloger(Cataloger):
             result.warnings.append(
                 warn(NAME, "malformed", f"{problems[0]}{more}", record.path, record.layer)
             )
-        introduced = _introduced(record, (r.key for r in records))
+        introduced = introduced_layers(
+            record,
+            (r.key for r in records),
+            lambda data: {
+                r.key for r in parse_apk_installed(data.decode("utf-8", errors="replace"))[0]
+            },
+        )
         location = Location(record.path, record.layer)
         for apk in records:
             result.owned_files.update(apk.files)

@@ -9,9 +9,10 @@ deps.json carries no license information.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from sealyard.sbom.catalogers._history import ages
 from sealyard.sbom.catalogers.interface import (
     Cataloger,
     CatalogResult,
@@ -59,38 +60,6 @@ def _parse_identities(data: bytes) -> set[tuple[str, str]] | None:
     if not isinstance(libraries, dict):
         return None
     return {ident for key, _ in _packages(libraries) if (ident := _split_key(key))}
-
-
-def ages(
-    record: FileRecord,
-    current: Iterable[tuple[str, str]],
-    parse: Callable[[bytes], set[tuple[str, str]] | None],
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """``(layer, introduced_layer)`` for each ``(name, version)`` read from ``record``.
-
-    ``layer`` is the oldest layer of the uninterrupted run of earlier versions of the file
-    that already held this exact version, ``introduced_layer`` the oldest that held the
-    package in any version. Without history both are ``record.layer``.
-    """
-    older: list[tuple[int, set[tuple[str, str]], set[str]]] = []
-    for layer, data in reversed(record.history):
-        pairs = parse(data) if data is not None else None
-        if pairs is None:
-            break
-        older.append((layer, pairs, {n for n, _ in pairs}))
-    out: dict[tuple[str, str], tuple[int, int]] = {}
-    for key in current:
-        layer = introduced = record.layer
-        same = True
-        for old_layer, pairs, names in older:
-            if key[0] not in names:
-                break
-            introduced = old_layer
-            same = same and key in pairs
-            if same:
-                layer = old_layer
-        out[key] = (layer, introduced)
-    return out
 
 
 class DotnetCataloger(Cataloger):

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sealyard.sbom.catalogers._history import introduced_layers
 from sealyard.sbom.catalogers.interface import (
     Cataloger,
     CatalogResult,
@@ -404,22 +405,6 @@ def _problems_warning(record: FileRecord, problems: Sequence[str]) -> ScanWarnin
     return warn(NAME, "malformed", f"{problems[0]}{more}", record.path, record.layer)
 
 
-def _introduced(record: FileRecord, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    introduced = dict.fromkeys(keys, record.layer)
-    alive = set(introduced)
-    cache: dict[bytes, set[tuple[str, str]]] = {}
-    for layer, data in reversed(record.history):
-        if data is None or not alive:
-            break
-        if data not in cache:
-            entries, _ = parse_dpkg_status(data.decode("utf-8", errors="replace"))
-            cache[data] = {e.key for e in entries}
-        alive &= cache[data]
-        for key in alive:
-            introduced[key] = layer
-    return introduced
-
-
 class DpkgCataloger(Cataloger):
     """Installed Debian packages (``dpkg``, and distroless ``status.d``)."""
 
@@ -469,7 +454,13 @@ class DpkgCataloger(Cataloger):
         if problems:
             result.warnings.append(_problems_warning(record, problems))
         distroless = record.path != STATUS
-        introduced = _introduced(record, (e.key for e in entries))
+        introduced = introduced_layers(
+            record,
+            (e.key for e in entries),
+            lambda data: {
+                e.key for e in parse_dpkg_status(data.decode("utf-8", errors="replace"))[0]
+            },
+        )
         for entry in entries:
             locations = [Location(record.path, record.layer)]
             owned = _conffiles(entry)

@@ -26,9 +26,9 @@ package of the same name and architecture.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import replace
 
+from sealyard.sbom.catalogers._history import introduced_layers
 from sealyard.sbom.catalogers._rpm_header import (
     DbContents,
     RpmdbError,
@@ -220,22 +220,11 @@ def _name_arch_set(data: bytes) -> set[tuple[str, str]]:
     return keys
 
 
-def _introduced(record: FileRecord, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """For each ``(name, arch)``, the oldest layer of the unbroken run of database versions
-    (ending with the current one) that list it."""
-    introduced = dict.fromkeys(keys, record.layer)
-    alive = set(introduced)
-    for layer, data in reversed(record.history):
-        if data is None or not alive:
-            break
-        try:
-            present = _name_arch_set(data)
-        except RpmdbError:
-            break
-        alive &= present
-        for key in alive:
-            introduced[key] = layer
-    return introduced
+def _name_arch_or_none(data: bytes) -> set[tuple[str, str]] | None:
+    try:
+        return _name_arch_set(data)
+    except RpmdbError:
+        return None
 
 
 class RpmCataloger(Cataloger):
@@ -267,7 +256,9 @@ class RpmCataloger(Cataloger):
             if record.path not in DB_PATHS or record.data is None:
                 continue
             infos = _read(record.data, record, result.warnings)
-            introduced = _introduced(record, {(i.name, i.arch) for i in infos})
+            introduced = introduced_layers(
+                record, {(i.name, i.arch) for i in infos}, _name_arch_or_none
+            )
             for info in infos:
                 key = (info.name, info.epoch, info.version, info.release, info.arch)
                 previous = found.get(key)
