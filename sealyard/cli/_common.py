@@ -7,14 +7,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from sealyard.config import Settings, load_settings
-from sealyard.registry.app import Registry, open_registry
+
+if TYPE_CHECKING:  # the registry stack (SQLAlchemy, Starlette) loads only when used
+    from sealyard.registry.app import Registry
 
 __all__ = ["data_options", "emit", "fmt_time", "open_from_ctx"]
 
@@ -40,6 +42,8 @@ def settings_from(data_dir: Path | None, config_file: Path | None, **extra: Any)
 
 
 def open_from_ctx(data_dir: Path | None, config_file: Path | None) -> Registry:
+    from sealyard.registry.app import open_registry
+
     return open_registry(settings_from(data_dir, config_file))
 
 

@@ -10,13 +10,15 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sealyard.cli._common import data_options, emit, fmt_time, open_from_ctx, output_option
-from sealyard.registry.app import Registry
 from sealyard.registry.rbac import ROLES
+
+if TYPE_CHECKING:
+    from sealyard.registry.app import Registry
 
 __all__ = ["project", "robot", "user"]
 
