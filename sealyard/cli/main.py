@@ -12,6 +12,7 @@ import click
 from sealyard import __version__
 from sealyard.cli._common import data_options, emit, open_from_ctx, output_option, settings_from
 from sealyard.cli.accounts import project, robot, user
+from sealyard.cli.db import db
 from sealyard.cli.sbom import sbom
 from sealyard.errors import SealyardError
 
@@ -126,6 +127,7 @@ cli.add_command(user)
 cli.add_command(project)
 cli.add_command(robot)
 cli.add_command(sbom)
+cli.add_command(db)
 
 
 def main(argv: list[str] | None = None) -> Any:

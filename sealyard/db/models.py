@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AdvisorySource",
+    "AffectedPackage",
     "AuditEvent",
     "Base",
     "Blob",
@@ -38,6 +40,8 @@ __all__ = [
     "Tag",
     "Upload",
     "User",
+    "VulnAlias",
+    "Vulnerability",
 ]
 
 
@@ -196,3 +200,61 @@ class Job(Base):
     locked_until: Mapped[float | None] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Vulnerability(Base):
+    """One advisory (OSV record) as imported; ``raw`` is the document exactly as received.
+
+    A withdrawn record is kept (``withdrawn`` set) but has no ``affected_packages`` rows, so
+    it never matches.
+    """
+
+    __tablename__ = "vulnerabilities"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    modified: Mapped[float] = mapped_column(Float)
+    published: Mapped[float | None] = mapped_column(Float)
+    withdrawn: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[list[Any]] = mapped_column(default=list)
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(128), index=True)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    imported_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class VulnAlias(Base):
+    """Identifier (own id or alias: CVE, GHSA, PYSEC, GO, RUSTSEC …) → its alias group.
+
+    ``vulnerability_id`` is the group's representative: the smallest record id of the group.
+    Records sharing any identifier are in one group; groups only ever merge.
+    """
+
+    __tablename__ = "vuln_aliases"
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    vulnerability_id: Mapped[str] = mapped_column(String(128), index=True)
+
+
+class AffectedPackage(Base):
+    """A package an advisory names: OSV ecosystem (``PyPI``, ``Debian:12``) and name.
+
+    PyPI names are PEP 503-normalised; other names are stored as written.
+    """
+
+    __tablename__ = "affected_packages"
+    __table_args__ = (Index("ix_affected_packages_lookup", "ecosystem", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vulnerability_id: Mapped[str] = mapped_column(
+        ForeignKey("vulnerabilities.id", ondelete="CASCADE"), index=True
+    )
+    ecosystem: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(512))
+
+
+class AdvisorySource(Base):
+    """Bookkeeping per imported advisory source."""
+
+    __tablename__ = "advisory_sources"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_import: Mapped[float | None] = mapped_column(Float)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    newest_modified: Mapped[float | None] = mapped_column(Float)

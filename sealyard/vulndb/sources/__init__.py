@@ -1,0 +1,13 @@
+"""Advisory sources: one module per format, the ABC in :mod:`.interface`."""
+
+from __future__ import annotations
+
+from sealyard.vulndb.sources.interface import (
+    AdvisorySource,
+    ScanProblem,
+    SourceLimits,
+    SourceRecord,
+)
+from sealyard.vulndb.sources.osv import OsvSource
+
+__all__ = ["AdvisorySource", "OsvSource", "ScanProblem", "SourceLimits", "SourceRecord"]
