@@ -1,0 +1,157 @@
+"""Matching SBOM packages against stored advisories, each ecosystem by its own rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sealyard.db import Database
+from sealyard.sbom.model import Distro, ImageInfo, Package, Sbom
+from sealyard.vulndb.matcher import match_sbom
+from sealyard.vulndb.osv import OsvRecord
+from sealyard.vulndb.sources import OsvSource, SourceRecord
+from sealyard.vulndb.store import AdvisoryStore
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "advisories"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AdvisoryStore]:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.migrate()
+    yield AdvisoryStore(db)
+    db.dispose()
+
+
+def advisory(
+    ident: str, ecosystem: str, name: str, *events: dict[str, str], aliases: tuple[str, ...] = ()
+) -> SourceRecord:
+    raw: dict[str, Any] = {
+        "id": ident,
+        "modified": "2024-05-01T00:00:00Z",
+        "aliases": list(aliases),
+        "summary": f"{ident} summary",
+        "affected": [
+            {
+                "package": {"ecosystem": ecosystem, "name": name},
+                "ranges": [{"type": "ECOSYSTEM", "events": list(events)}],
+            }
+        ],
+    }
+    return SourceRecord(OsvRecord.from_dict(raw), raw, Path(f"{ident}.json"))
+
+
+def pkg(kind: str, name: str, version: str, **meta: Any) -> Package:
+    return Package(
+        name=name,
+        version=version,
+        type=kind,
+        purl=f"pkg:{kind}/{name}@{version}",
+        found_by="test",
+        metadata=meta,
+    )
+
+
+def sbom(*packages: Package, distro: Distro | None = None) -> Sbom:
+    return Sbom(image=ImageInfo("test"), packages=packages, distro=distro)
+
+
+def test_pypi_match_uses_pep440_and_normalised_names(store: AdvisoryStore) -> None:
+    store.import_records(
+        "t",
+        [
+            advisory(
+                "GHSA-1",
+                "PyPI",
+                "PyYAML",
+                {"introduced": "0"},
+                {"fixed": "5.4"},
+                aliases=("CVE-2020-14343",),
+            )
+        ],
+    )
+    result = match_sbom(sbom(pkg("pypi", "pyyaml", "5.4rc1"), pkg("pypi", "PyYAML", "5.4")), store)
+    assert [(f.package.version, f.vulnerability, f.fixed) for f in result.findings] == [
+        ("5.4rc1", "GHSA-1", ("5.4",))  # 5.4rc1 < 5.4 under PEP 440
+    ]
+    assert result.findings[0].aliases == ("CVE-2020-14343",)
+
+
+def test_debian_packages_match_by_source_package_and_release(store: AdvisoryStore) -> None:
+    store.import_records(
+        "t",
+        [
+            advisory(
+                "DSA-1", "Debian:12", "glibc", {"introduced": "0"}, {"fixed": "2.36-9+deb12u4"}
+            ),
+            advisory("DSA-2", "Debian:11", "glibc", {"introduced": "0"}, {"fixed": "9.9"}),
+        ],
+    )
+    bookworm = Distro("debian", "12")
+    libc = pkg("deb", "libc6", "2.36-9+deb12u3", source="glibc", source_version="2.36-9+deb12u3")
+    found = match_sbom(sbom(libc, distro=bookworm), store).findings
+    assert [f.vulnerability for f in found] == ["DSA-1"]  # the Debian 11 advisory is not ours
+    assert found[0].coordinates.name == "glibc"
+    fixed = pkg("deb", "libc6", "2.36-9+deb12u4", source="glibc", source_version="2.36-9+deb12u4")
+    assert match_sbom(sbom(fixed, distro=bookworm), store).findings == []
+
+
+def test_dpkg_ordering_decides_not_string_ordering(store: AdvisoryStore) -> None:
+    store.import_records(
+        "t",
+        [
+            advisory(
+                "DSA-3", "Debian:12", "openssl", {"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}
+            )
+        ],
+    )
+    bookworm = Distro("debian", "12")
+    before = pkg("deb", "libssl3", "3.0.11-1~deb12u1", source="openssl")
+    after = pkg("deb", "libssl3", "3.0.11-1", source="openssl")  # ~ sorts before the end
+    assert len(match_sbom(sbom(before, distro=bookworm), store).findings) == 1
+    assert match_sbom(sbom(after, distro=bookworm), store).findings == []
+
+
+def test_go_stdlib_and_npm_semver(store: AdvisoryStore) -> None:
+    store.import_records(
+        "t",
+        [
+            advisory("GO-1", "Go", "stdlib", {"introduced": "0"}, {"fixed": "1.22.5"}),
+            advisory("GHSA-2", "npm", "lodash", {"introduced": "0"}, {"fixed": "4.17.21"}),
+        ],
+    )
+    result = match_sbom(
+        sbom(pkg("golang", "stdlib", "go1.22.4"), pkg("npm", "lodash", "4.17.21")), store
+    )
+    assert [f.vulnerability for f in result.findings] == ["GO-1"]
+
+
+def test_unmappable_and_unparseable_packages_are_reported_as_skipped(
+    store: AdvisoryStore,
+) -> None:
+    result = match_sbom(
+        sbom(pkg("gem", "rails", "7.0.0"), pkg("pypi", "x", "not a version")), store
+    )
+    reasons = dict(result.skipped)
+    assert "no advisory mapping" in reasons["pkg:gem/rails@7.0.0"]
+    assert "version not understood" in reasons["pkg:pypi/x@not a version"]
+
+
+@pytest.mark.skipif(
+    not (SHARED / "pypa").is_dir(),
+    reason="../shared/data/advisories is absent (fresh clone without shared/)",
+)
+def test_real_pypa_data_finds_known_advisories_for_an_old_django(store: AdvisoryStore) -> None:
+    django = SHARED / "pypa" / "vulns" / "django"
+    if not django.is_dir():
+        pytest.skip("no django advisories in the shared PyPA snapshot")
+    report = store.import_records("pypa", OsvSource().records(django))
+    assert report.added > 50
+    old = match_sbom(sbom(pkg("pypi", "Django", "2.2.0")), store).findings
+    new = match_sbom(sbom(pkg("pypi", "Django", "99.0")), store).findings
+    assert len(old) > 20
+    assert new == []
+    assert all(f.fixed for f in old if f.vulnerability.startswith("PYSEC"))
