@@ -14,6 +14,7 @@ from sealyard.cli._common import data_options, emit, open_from_ctx, output_optio
 from sealyard.cli.accounts import project, robot, user
 from sealyard.cli.db import db
 from sealyard.cli.sbom import sbom
+from sealyard.cli.scan import scan
 from sealyard.errors import SealyardError
 
 __all__ = ["cli", "main"]
@@ -127,6 +128,7 @@ cli.add_command(user)
 cli.add_command(project)
 cli.add_command(robot)
 cli.add_command(sbom)
+cli.add_command(scan)
 cli.add_command(db)
 
 
