@@ -11,9 +11,7 @@ markers in ``dist/``, test fixtures) and is skipped silently.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 from sealyard.sbom.catalogers.interface import (
@@ -23,6 +21,7 @@ from sealyard.sbom.catalogers.interface import (
     ImageFiles,
     warn,
 )
+from sealyard.sbom.licenses import to_spdx
 from sealyard.sbom.model import Location, Package
 from sealyard.sbom.purl import purl
 
@@ -32,20 +31,9 @@ _NAME = "npm"
 _ROOTS = ("usr/share/nodejs/", "usr/lib/nodejs/")
 
 
-@functools.cache
-def _license_normaliser() -> Callable[[str], str | None] | None:
-    try:
-        from sealyard.sbom.licenses import to_spdx  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    fn: Callable[[str], str | None] = to_spdx
-    return fn
-
-
 def _to_spdx(text: str) -> str | None:
     """The SPDX expression for a declared license name, or ``None`` if none is known."""
-    fn = _license_normaliser()
-    return fn(text) if fn is not None else None
+    return to_spdx(text)
 
 
 def _declared(value: Any) -> list[str]:

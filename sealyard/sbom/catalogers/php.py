@@ -9,9 +9,7 @@ Composer 1 writes a JSON array of package objects; Composer 2 writes
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 from sealyard.sbom.catalogers._history import ages
@@ -22,6 +20,7 @@ from sealyard.sbom.catalogers.interface import (
     ImageFiles,
     warn,
 )
+from sealyard.sbom.licenses import try_spdx
 from sealyard.sbom.model import Location, Package
 from sealyard.sbom.purl import purl
 
@@ -31,21 +30,10 @@ _NAME = "php"
 _SUFFIX = "vendor/composer/installed.json"
 
 
-@functools.cache
-def _license_recogniser() -> Callable[[str], str | None] | None:
-    try:
-        from sealyard.sbom.licenses import try_spdx  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    fn: Callable[[str], str | None] = try_spdx
-    return fn
-
-
 def _to_spdx(text: str) -> str | None:
     """The SPDX expression for a declared license, ``None`` if it is not recognised (unlike
     ``to_spdx``, which hands unrecognised text back: joining needs to know)."""
-    fn = _license_recogniser()
-    return fn(text) if fn is not None else None
+    return try_spdx(text)
 
 
 def _wrapped(expression: str) -> bool:

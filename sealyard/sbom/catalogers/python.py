@@ -12,7 +12,6 @@ package managers.
 from __future__ import annotations
 
 import csv
-import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from sealyard.sbom.catalogers.interface import (
     ImageFiles,
     warn,
 )
+from sealyard.sbom.licenses import to_spdx
 from sealyard.sbom.model import Location, Package
 from sealyard.sbom.purl import purl
 
@@ -75,20 +75,9 @@ _CLASSIFIER_SPDX: Mapping[str, str] = {
 }
 
 
-@functools.cache
-def _license_normaliser() -> Callable[[str], str | None] | None:
-    try:
-        from sealyard.sbom.licenses import to_spdx  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    fn: Callable[[str], str | None] = to_spdx
-    return fn
-
-
 def _to_spdx(text: str) -> str | None:
     """The SPDX expression for a declared license name, or ``None`` if none is known."""
-    fn = _license_normaliser()
-    return fn(text) if fn is not None else None
+    return to_spdx(text)
 
 
 def _spdx_or_raw(text: str) -> str:

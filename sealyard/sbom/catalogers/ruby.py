@@ -16,9 +16,7 @@ literals and no stub line; both forms are understood.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sealyard.sbom.catalogers.interface import (
@@ -28,6 +26,7 @@ from sealyard.sbom.catalogers.interface import (
     ImageFiles,
     warn,
 )
+from sealyard.sbom.licenses import to_spdx
 from sealyard.sbom.model import Location, Package
 from sealyard.sbom.purl import purl
 
@@ -54,20 +53,9 @@ _ESCAPES = {"n": "\n", "t": "\t", "s": " ", "0": "\0"}
 _SCALARS = frozenset({"name", "version", "platform"})
 
 
-@functools.cache
-def _license_normaliser() -> Callable[[str], str | None] | None:
-    try:
-        from sealyard.sbom.licenses import to_spdx  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    fn: Callable[[str], str | None] = to_spdx
-    return fn
-
-
 def _to_spdx(text: str) -> str | None:
     """The SPDX expression for a declared license name, or ``None`` if none is known."""
-    fn = _license_normaliser()
-    return fn(text) if fn is not None else None
+    return to_spdx(text)
 
 
 def _unescape(body: str) -> str:
