@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sealyard.vulndb.sources.debian_lists import DebianListSource
 from sealyard.vulndb.sources.interface import (
     AdvisorySource,
     ScanProblem,
@@ -10,4 +11,11 @@ from sealyard.vulndb.sources.interface import (
 )
 from sealyard.vulndb.sources.osv import OsvSource
 
-__all__ = ["AdvisorySource", "OsvSource", "ScanProblem", "SourceLimits", "SourceRecord"]
+__all__ = [
+    "AdvisorySource",
+    "DebianListSource",
+    "OsvSource",
+    "ScanProblem",
+    "SourceLimits",
+    "SourceRecord",
+]
