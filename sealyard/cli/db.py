@@ -33,21 +33,35 @@ def import_(
     source_name: str | None,
     output: str,
 ) -> None:
-    """Import OSV advisories from directories (searched recursively) or .zip archives.
+    """Import advisories: OSV (directories searched recursively, .zip, .json/.yaml files) or
+    the Debian security tracker's DSA/DLA lists (a `list` file, or a tracker checkout with
+    data/DSA/list and data/DLA/list).
 
     Only records newer than the stored copy are written; withdrawn records are retired.
     """
-    from sealyard.vulndb.sources import OsvSource
+    from sealyard.vulndb.sources import DebianListSource, OsvSource
     from sealyard.vulndb.store import AdvisoryStore
+
+    def is_debian_list(path: Path) -> bool:
+        if path.is_file():
+            return path.name == "list"
+        return any(
+            (path / sub).is_file()
+            for sub in ("data/DSA/list", "data/DLA/list", "DSA/list", "DLA/list", "list")
+        )
 
     registry = open_from_ctx(data_dir, config_file)
     try:
         store = AdvisoryStore(registry.db)
-        reader = OsvSource()
         rows = []
         for path in sources:
-            name = source_name or (path.stem if path.is_file() else path.resolve().name)
-            report = store.import_records(name, reader.records(path))
+            if is_debian_list(path):
+                debian = DebianListSource.for_path(path)
+                name = source_name or debian.name
+                report = store.import_records(name, debian.records(path))
+            else:
+                name = source_name or (path.stem if path.is_file() else path.resolve().name)
+                report = store.import_records(name, OsvSource().records(path))
             rows.append({"source": name, "path": str(path), **report.as_dict()})
             for problem in report.problems[:_PROBLEMS_SHOWN]:
                 click.echo(f"{name}: skipped {problem.path}: {problem.reason}", err=True)
