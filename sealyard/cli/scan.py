@@ -76,12 +76,13 @@ def scan(
                 "package": f.package.name,
                 "version": f.package.version,
                 "vulnerability": f.vulnerability,
+                "severity": f"{f.score[1] or '?'} {f.score[0] if f.score[0] is not None else ''}",
                 "aliases": ",".join(a for a in f.aliases if a.startswith("CVE-")),
                 "fixed": ", ".join(f.fixed) or "(none)",
             }
             for f in result.findings
         ]
-        emit(rows, ["package", "version", "vulnerability", "aliases", "fixed"], fmt)
+        emit(rows, ["package", "version", "vulnerability", "severity", "aliases", "fixed"], fmt)
         click.echo(
             f"{len(result.findings)} findings in {len(sbom.packages)} packages "
             f"({len(result.skipped)} packages could not be matched)",

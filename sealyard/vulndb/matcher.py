@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sealyard.sbom.model import Package, Sbom
+from sealyard.vulndb.cvss import score_of
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
 from sealyard.vulndb.osv import OsvRecord, affects, fixed_versions
 from sealyard.vulndb.store import AdvisoryStore, affected_for
@@ -29,6 +30,15 @@ class Finding:
     fixed: tuple[str, ...]
     summary: str
     severity: tuple[Mapping[str, str], ...]
+
+    @property
+    def score(self) -> tuple[float | None, str | None]:
+        """The highest CVSS base score among the advisory's vectors, and its rating."""
+        scored = [score_of(s.get("score", "")) for s in self.severity]
+        best = max(
+            (s for s in scored if s[0] is not None), default=(None, None), key=lambda s: s[0] or 0.0
+        )
+        return best
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +58,8 @@ class Finding:
             "fixedVersions": list(self.fixed),
             "summary": self.summary,
             "severity": [dict(s) for s in self.severity],
+            "cvssScore": self.score[0],
+            "rating": self.score[1],
         }
 
 

@@ -80,6 +80,19 @@ def test_pypi_match_uses_pep440_and_normalised_names(store: AdvisoryStore) -> No
     assert result.findings[0].aliases == ("CVE-2020-14343",)
 
 
+def test_findings_carry_the_highest_cvss_score(store: AdvisoryStore) -> None:
+    item = advisory("GHSA-9", "npm", "left-pad", {"introduced": "0"}, {"fixed": "2.0.0"})
+    raw = dict(item.raw)
+    raw["severity"] = [
+        {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"},
+        {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"},
+    ]
+    store.import_records("t", [SourceRecord(OsvRecord.from_dict(raw), raw, item.path)])
+    [finding] = match_sbom(sbom(pkg("npm", "left-pad", "1.0.0")), store).findings
+    assert finding.score == (9.8, "CRITICAL")
+    assert finding.to_dict()["rating"] == "CRITICAL"
+
+
 def test_debian_packages_match_by_source_package_and_release(store: AdvisoryStore) -> None:
     store.import_records(
         "t",
