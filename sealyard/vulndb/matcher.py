@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sealyard.sbom.model import Package, Sbom
 from sealyard.vulndb.cvss import score_of
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
+from sealyard.vulndb.index import AdvisoryIndex
 from sealyard.vulndb.osv import OsvRecord, affects, fixed_versions
 from sealyard.vulndb.store import AdvisoryStore, affected_for
 from sealyard.vulndb.versions import InvalidVersionError, scheme
@@ -74,7 +75,8 @@ def _severity(record: OsvRecord, ecosystem: str, name: str) -> tuple[Mapping[str
     return tuple(own) or record.severity
 
 
-def match_sbom(sbom: Sbom, store: AdvisoryStore) -> MatchResult:
+def match_sbom(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
+    """Findings of ``sbom``; ``store`` may be an :class:`AdvisoryIndex` for repeated use."""
     result = MatchResult()
     cache: dict[tuple[str, str], list[OsvRecord]] = {}
     for package in sbom.packages:

@@ -208,12 +208,12 @@ def _event_key(event: Event, scheme: VersionScheme) -> tuple[int, Any]:
         return (0, None)
     if event.kind == "limit" and "*" in event.version:
         return (2, None)
-    return (1, scheme.key(event.version))
+    return (1, scheme.cached_key(event.version))
 
 
 def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
     limits = [e for e in rng.events if e.kind == "limit"]
-    if limits and not any("*" in e.version or version_key < scheme.key(e.version) for e in limits):
+    if limits and not any("*" in e.version or version_key < scheme.cached_key(e.version) for e in limits):
         return False
     ordered = sorted(
         (e for e in rng.events if e.kind != "limit"), key=lambda e: _event_key(e, scheme)
@@ -221,12 +221,12 @@ def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
     vulnerable = False
     for event in ordered:
         if event.kind == "introduced":
-            if event.version == "0" or version_key >= scheme.key(event.version):
+            if event.version == "0" or version_key >= scheme.cached_key(event.version):
                 vulnerable = True
         elif event.kind == "fixed":
-            if version_key >= scheme.key(event.version):
+            if version_key >= scheme.cached_key(event.version):
                 vulnerable = False
-        elif event.kind == "last_affected" and version_key > scheme.key(event.version):
+        elif event.kind == "last_affected" and version_key > scheme.cached_key(event.version):
             vulnerable = False
     return vulnerable
 
@@ -242,7 +242,7 @@ def affects(affected: Affected, version: str, scheme: VersionScheme) -> bool:
     ranges = [r for r in affected.ranges if r.type in ("SEMVER", "ECOSYSTEM")]
     if not ranges:
         return False
-    key = scheme.key(version)
+    key = scheme.cached_key(version)
     return any(_in_range(key, rng, scheme) for rng in ranges)
 
 

@@ -168,3 +168,25 @@ def test_real_pypa_data_finds_known_advisories_for_an_old_django(store: Advisory
     assert len(old) > 20
     assert new == []
     assert all(f.fixed for f in old if f.vulnerability.startswith("PYSEC"))
+
+
+def test_index_gives_the_store_answers_and_follows_imports(store: AdvisoryStore) -> None:
+    from sealyard.vulndb.index import AdvisoryIndex
+
+    store.import_records(
+        "t", [advisory("GHSA-A", "PyPI", "Flask", {"introduced": "0"}, {"fixed": "2.0"})]
+    )
+    index = AdvisoryIndex(store)
+    assert index.refresh() is True
+    assert index.refresh() is False  # nothing changed
+    the_sbom = sbom(pkg("pypi", "flask", "1.0"))
+    assert [f.vulnerability for f in match_sbom(the_sbom, index).findings] == ["GHSA-A"]
+    store.import_records(
+        "t", [advisory("GHSA-B", "PyPI", "flask", {"introduced": "0"}, {"fixed": "3.0"})]
+    )
+    assert index.refresh() is True  # a new import is seen
+    assert (
+        [f.vulnerability for f in match_sbom(the_sbom, index).findings]
+        == [f.vulnerability for f in match_sbom(the_sbom, store).findings]
+        == ["GHSA-A", "GHSA-B"]
+    )

@@ -33,6 +33,22 @@ class VersionScheme(ABC):
     def key(self, version: str) -> Any:
         """A totally ordered key of ``version``. Raises InvalidVersionError."""
 
+    def cached_key(self, version: str) -> Any:
+        """:meth:`key`, memoised per scheme instance (advisory bounds repeat endlessly).
+
+        Bounded: the memo is dropped when it exceeds 500,000 entries. Errors are not cached.
+        """
+        memo: dict[str, Any] = self.__dict__.setdefault("_memo", {})
+        try:
+            return memo[version]
+        except KeyError:
+            pass
+        value = self.key(version)
+        if len(memo) > 500_000:
+            memo.clear()
+        memo[version] = value
+        return value
+
     def compare(self, a: str, b: str) -> int:
         """-1, 0 or 1 as ``a`` sorts before, equal to, or after ``b``."""
         ka, kb = self.key(a), self.key(b)

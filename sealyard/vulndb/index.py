@@ -1,0 +1,80 @@
+"""An in-memory index of live advisories by (ecosystem, package name), for repeated matching.
+
+Loading parses every live record once; later lookups are dictionary hits. The index knows
+the store's *generation* (number of records and newest import time) and reloads itself when
+an import — in this process or another — changed it, so a long-running server or monitor
+never matches against stale data for longer than one :meth:`AdvisoryIndex.refresh` call.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sealyard.db.models import AffectedPackage, Vulnerability
+from sealyard.vulndb.osv import OsvRecord
+from sealyard.vulndb.store import AdvisoryStore, _ecosystems, normalise_name
+
+__all__ = ["AdvisoryIndex"]
+
+
+class AdvisoryIndex:
+    """Live records keyed by (stored ecosystem, stored name); same answers as the store."""
+
+    def __init__(self, store: AdvisoryStore) -> None:
+        self.store = store
+        self._by_package: dict[tuple[str, str], list[OsvRecord]] = {}
+        self._generation: tuple[int, float] | None = None
+
+    def _current_generation(self) -> tuple[int, float]:
+        with self.store.db.session() as s:
+            count, newest = s.execute(
+                select(func.count(Vulnerability.id), func.max(Vulnerability.imported_at))
+            ).one()
+        return int(count or 0), float(newest or 0.0)
+
+    def refresh(self) -> bool:
+        """Reload if the store changed since the last load; ``True`` when it reloaded."""
+        generation = self._current_generation()
+        if generation == self._generation:
+            return False
+        by_package: dict[tuple[str, str], list[OsvRecord]] = defaultdict(list)
+        with self.store.db.session() as s:
+            raws: dict[str, Any] = dict(
+                s.execute(
+                    select(Vulnerability.id, Vulnerability.raw).where(
+                        Vulnerability.withdrawn.is_(None)
+                    )
+                ).all()
+            )
+            rows = s.execute(
+                select(
+                    AffectedPackage.ecosystem,
+                    AffectedPackage.name,
+                    AffectedPackage.vulnerability_id,
+                )
+            ).all()
+        parsed = {ident: OsvRecord.from_dict(raw) for ident, raw in raws.items()}
+        for ecosystem, name, ident in rows:
+            record = parsed.get(ident)
+            if record is not None:
+                bucket = by_package[(ecosystem, name)]
+                if record not in bucket:
+                    bucket.append(record)
+        for bucket in by_package.values():
+            bucket.sort(key=lambda r: r.id)
+        self._by_package = dict(by_package)
+        self._generation = generation
+        return True
+
+    def candidates(self, ecosystem: str, name: str) -> list[OsvRecord]:
+        """Like :meth:`AdvisoryStore.candidates`, from memory."""
+        ecosystems = _ecosystems(ecosystem)
+        wanted = normalise_name(ecosystems[-1], name)
+        found: dict[str, OsvRecord] = {}
+        for eco in ecosystems:
+            for record in self._by_package.get((eco, wanted), ()):
+                found.setdefault(record.id, record)
+        return [found[k] for k in sorted(found)]
