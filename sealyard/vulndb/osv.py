@@ -213,7 +213,9 @@ def _event_key(event: Event, scheme: VersionScheme) -> tuple[int, Any]:
 
 def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
     limits = [e for e in rng.events if e.kind == "limit"]
-    if limits and not any("*" in e.version or version_key < scheme.cached_key(e.version) for e in limits):
+    if limits and not any(
+        "*" in e.version or version_key < scheme.cached_key(e.version) for e in limits
+    ):
         return False
     ordered = sorted(
         (e for e in rng.events if e.kind != "limit"), key=lambda e: _event_key(e, scheme)

@@ -27,6 +27,7 @@ from sealyard.sbom.catalogers.interface import (
     CatalogResult,
     FileRecord,
     ImageFiles,
+    decode_text,
     warn,
 )
 from sealyard.sbom.licenses import spdx_expression, to_spdx, try_spdx
@@ -228,21 +229,7 @@ def _metadata(record: ApkRecord) -> dict[str, Any]:
 
 
 def _decode(record: FileRecord, warnings: list[ScanWarning]) -> str | None:
-    if record.data is None:
-        return None  # over max_file_size: the walker has recorded that already
-    try:
-        return record.data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        warnings.append(
-            warn(
-                NAME,
-                "encoding",
-                f"not valid UTF-8 ({exc.reason} at byte {exc.start}); undecodable bytes replaced",
-                record.path,
-                record.layer,
-            )
-        )
-        return record.data.decode("utf-8", errors="replace")
+    return decode_text(record, NAME, warnings)
 
 
 class ApkCataloger(Cataloger):

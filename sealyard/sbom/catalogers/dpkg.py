@@ -40,6 +40,7 @@ from sealyard.sbom.catalogers.interface import (
     CatalogResult,
     FileRecord,
     ImageFiles,
+    decode_text,
     warn,
 )
 from sealyard.sbom.licenses import to_spdx, try_spdx
@@ -383,21 +384,7 @@ def copyright_licenses(text: str) -> list[str]:
 
 
 def _decode(record: FileRecord, warnings: list[ScanWarning]) -> str | None:
-    if record.data is None:
-        return None  # over max_file_size: the walker has recorded that already
-    try:
-        return record.data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        warnings.append(
-            warn(
-                NAME,
-                "encoding",
-                f"not valid UTF-8 ({exc.reason} at byte {exc.start}); undecodable bytes replaced",
-                record.path,
-                record.layer,
-            )
-        )
-        return record.data.decode("utf-8", errors="replace")
+    return decode_text(record, NAME, warnings)
 
 
 def _problems_warning(record: FileRecord, problems: Sequence[str]) -> ScanWarning:

@@ -117,6 +117,28 @@ def warn(
     return ScanWarning(kind=kind, message=message, path=path, layer=layer, source=source)
 
 
+def decode_text(record: FileRecord, source: str, warnings: list[ScanWarning]) -> str | None:
+    """A text file's content as UTF-8; invalid bytes are replaced and reported once.
+
+    ``None`` when the walker did not read the file (over ``max_file_size``; it warned then).
+    """
+    if record.data is None:
+        return None
+    try:
+        return record.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        warnings.append(
+            warn(
+                source,
+                "encoding",
+                f"not valid UTF-8 ({exc.reason} at byte {exc.start}); undecodable bytes replaced",
+                record.path,
+                record.layer,
+            )
+        )
+        return record.data.decode("utf-8", errors="replace")
+
+
 def first_layer(records: Iterable[FileRecord]) -> int | None:
     layers = [r.layer for r in records]
     return min(layers) if layers else None
