@@ -15,6 +15,8 @@ declare -A pkg_for=(
   [rpmbuild]=rpm
   [db5.3_load]=db5.3-util
   [/usr/share/java/commons-io.jar]=libcommons-io-java
+  [softhsm2-util]=softhsm2
+  [pkcs11-tool]=opensc
 )
 missing=()
 for what in "${!pkg_for[@]}"; do
