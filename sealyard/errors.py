@@ -18,18 +18,22 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "DigestMismatchError",
+    "ExpiredMetadataError",
     "InvalidDigestError",
     "InvalidNameError",
     "InvalidReferenceError",
     "ManifestInvalidError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RollbackError",
     "SealyardError",
+    "SignatureError",
     "SizeLimitError",
     "StorageError",
     "TransportError",
     "UntrustedDataError",
     "UsageError",
+    "VerificationError",
 ]
 
 
@@ -63,6 +67,22 @@ class ManifestInvalidError(UntrustedDataError):
 
 class SizeLimitError(UntrustedDataError):
     """Input exceeds a configured security limit."""
+
+
+class VerificationError(UntrustedDataError):
+    """Signed evidence (signature, attestation, trust metadata) failed verification."""
+
+
+class SignatureError(VerificationError):
+    """A signature is missing, malformed, made by an untrusted key, or does not verify."""
+
+
+class ExpiredMetadataError(VerificationError):
+    """Trust metadata or an attestation is past its expiry (a freeze attack looks like this)."""
+
+
+class RollbackError(VerificationError):
+    """Trust metadata is older than a version already trusted (a rollback attack)."""
 
 
 class TransportError(SealyardError):
