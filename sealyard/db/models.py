@@ -26,22 +26,28 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AdvisorySource",
     "AffectedPackage",
+    "Alert",
     "AuditEvent",
     "Base",
     "Blob",
+    "ImageScan",
+    "InventoryPackage",
     "Job",
     "Manifest",
     "ManifestRef",
     "Member",
+    "PackageMatch",
     "Project",
     "RepoBlob",
     "Repository",
     "Robot",
+    "ScanPackage",
     "Tag",
     "Upload",
     "User",
     "VulnAlias",
     "Vulnerability",
+    "Webhook",
 ]
 
 
@@ -258,3 +264,127 @@ class AdvisorySource(Base):
     last_import: Mapped[float | None] = mapped_column(Float)
     records: Mapped[int] = mapped_column(Integer, default=0)
     newest_modified: Mapped[float | None] = mapped_column(Float)
+
+
+# -- monitoring: stored SBOMs as an index of advisory coordinates, matches, alerts -----------
+
+
+class ImageScan(Base):
+    """The stored scan of one image manifest in one repository.
+
+    The SBOM itself lives in the registry, attached to the image as an OCI referrer
+    (``sbom_digest`` names that referrer manifest); its packages are indexed in
+    ``scan_packages`` so advisories can be re-matched without reading images again.
+    """
+
+    __tablename__ = "image_scans"
+    __table_args__ = (UniqueConstraint("repository", "digest"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(140))
+    status: Mapped[str] = mapped_column(String(16))  # ok | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    distro: Mapped[str | None] = mapped_column(String(128))
+    sbom_digest: Mapped[str | None] = mapped_column(String(140))
+    packages: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[list[Any]] = mapped_column(default=list)
+    scanned_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class InventoryPackage(Base):
+    """One distinct advisory coordinate (ecosystem, name, version) found in stored SBOMs.
+
+    Matching is a property of the coordinate, not of the image: it is evaluated once per
+    coordinate (``package_matches``) and fanned out to every scan that contains it.
+    """
+
+    __tablename__ = "inventory_packages"
+    __table_args__ = (
+        UniqueConstraint("ecosystem", "name", "version"),
+        Index("ix_inventory_packages_lookup", "name", "ecosystem"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ecosystem: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(512))
+    version: Mapped[str] = mapped_column(String(255))
+    scheme: Mapped[str] = mapped_column(String(16))
+
+
+class ScanPackage(Base):
+    """A package of a stored scan (its purl) and the advisory coordinate it maps to."""
+
+    __tablename__ = "scan_packages"
+    __table_args__ = (
+        Index("ix_scan_packages_scan", "scan_id"),
+        Index("ix_scan_packages_package", "package_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("image_scans.id", ondelete="CASCADE"))
+    package_id: Mapped[int] = mapped_column(ForeignKey("inventory_packages.id", ondelete="CASCADE"))
+    purl: Mapped[str] = mapped_column(Text)
+
+
+class PackageMatch(Base):
+    """An advisory that affects an inventory coordinate, as last evaluated."""
+
+    __tablename__ = "package_matches"
+    __table_args__ = (Index("ix_package_matches_vulnerability", "vulnerability_id"),)
+    package_id: Mapped[int] = mapped_column(
+        ForeignKey("inventory_packages.id", ondelete="CASCADE"), primary_key=True
+    )
+    vulnerability_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fixed: Mapped[list[Any]] = mapped_column(default=list)
+    rating: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    score: Mapped[float | None] = mapped_column(Float)
+    fix_state: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Alert(Base):
+    """A change in an image's findings: ``kind`` is ``new``, ``changed`` or ``resolved``.
+
+    Alerts are append-only; webhooks deliver them in id order from a per-webhook cursor.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_ts", "ts"),
+        Index("ix_alerts_repository", "repository", "digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[float] = mapped_column(Float, default=now)
+    kind: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str] = mapped_column(String(64))
+    repository: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(140))
+    vulnerability_id: Mapped[str] = mapped_column(String(128))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    package: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rating: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    score: Mapped[float | None] = mapped_column(Float)
+    fixed: Mapped[list[Any]] = mapped_column(default=list)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Webhook(Base):
+    """A receiver of alerts: JSON POSTs signed with HMAC-SHA256 of ``secret``.
+
+    ``cursor`` is the id of the last alert delivered (or filtered out); delivery resumes
+    from it after a restart, so alerts are delivered at least once and in order.
+    """
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str | None] = mapped_column(String(64))
+    min_rating: Mapped[str] = mapped_column(String(16), default="UNKNOWN")
+    kinds: Mapped[list[Any]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_delivery: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
