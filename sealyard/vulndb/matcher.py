@@ -1,29 +1,54 @@
-"""Match an SBOM against the advisory store: one :class:`Finding` per (package, advisory).
+"""Match an SBOM against the advisory store: one :class:`Finding` per (package, vulnerability).
 
 Each package is mapped to its advisory coordinates (:mod:`.ecosystems`), the store returns
 candidate records by (ecosystem, name) through its index, and OSV's evaluation decides with
-the ecosystem's own version ordering. Packages that cannot be matched (no mapping, or a
-version the ecosystem's grammar refuses) are reported as ``skipped``, never silently dropped.
+the ecosystem's own version ordering (:func:`evaluate`). Records of one package that are
+aliases of each other (a DSA and the CVE it fixes, a GHSA and its PYSEC twin) become one
+finding that lists them all. Packages that cannot be matched (no mapping, or a version the
+ecosystem's grammar refuses) are reported as ``skipped``, never silently dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sealyard.sbom.model import Package, Sbom
 from sealyard.vulndb.cvss import score_of
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
 from sealyard.vulndb.index import AdvisoryIndex
-from sealyard.vulndb.osv import OsvRecord, affects, fixed_versions
+from sealyard.vulndb.osv import Affected, OsvRecord, affects, fixed_versions
+from sealyard.vulndb.ratings import Rating, normalise_rating, rating_rank
 from sealyard.vulndb.store import AdvisoryStore, affected_for
-from sealyard.vulndb.versions import InvalidVersionError, scheme
+from sealyard.vulndb.versions import InvalidVersionError, VersionScheme, scheme
 
-__all__ = ["Finding", "MatchResult", "match_sbom"]
+__all__ = ["FIX_STATES", "Evaluation", "Finding", "MatchResult", "evaluate", "match_sbom"]
+
+#: ``fixed``: an upgrade exists; ``unfixed``: none yet; ``will_not_fix``: the distro decided
+#: not to fix it (e.g. Debian ``nodsa … ignored``); ``end_of_life``: the release lost support.
+FIX_STATES = ("fixed", "unfixed", "will_not_fix", "end_of_life")
+_DEBIAN_STATUS = {"unfixed": "unfixed", "end-of-life": "end_of_life"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How one advisory record affects one package version."""
+
+    fixed: tuple[str, ...]
+    fix_state: str
+    severity: tuple[Mapping[str, str], ...]
+    score: float | None
+    rating: Rating
 
 
 @dataclass(frozen=True)
 class Finding:
+    """A vulnerability of a package; ``records`` are the advisory records merged into it.
+
+    ``vulnerability`` is the identifier shown to people: the CVE when the records name one,
+    otherwise the smallest record id; ``aliases`` holds every other identifier.
+    """
+
     vulnerability: str
     aliases: tuple[str, ...]
     package: Package
@@ -31,20 +56,28 @@ class Finding:
     fixed: tuple[str, ...]
     summary: str
     severity: tuple[Mapping[str, str], ...]
+    fix_state: str = "unfixed"
+    rating: Rating = "UNKNOWN"
+    cvss_score: float | None = None
+    records: tuple[str, ...] = ()
 
     @property
     def score(self) -> tuple[float | None, str | None]:
-        """The highest CVSS base score among the advisory's vectors, and its rating."""
+        """The highest CVSS base score among the advisories' vectors, and its CVSS rating."""
         scored = [score_of(s.get("score", "")) for s in self.severity]
-        best = max(
+        return max(
             (s for s in scored if s[0] is not None), default=(None, None), key=lambda s: s[0] or 0.0
         )
-        return best
+
+    @property
+    def identifiers(self) -> frozenset[str]:
+        return frozenset((self.vulnerability, *self.aliases, *self.records))
 
     def to_dict(self) -> dict[str, object]:
         return {
             "vulnerability": self.vulnerability,
             "aliases": list(self.aliases),
+            "records": list(self.records),
             "package": {
                 "name": self.package.name,
                 "version": self.package.version,
@@ -57,10 +90,11 @@ class Finding:
                 "version": self.coordinates.version,
             },
             "fixedVersions": list(self.fixed),
+            "fixState": self.fix_state,
             "summary": self.summary,
             "severity": [dict(s) for s in self.severity],
-            "cvssScore": self.score[0],
-            "rating": self.score[1],
+            "cvssScore": self.cvss_score,
+            "rating": self.rating,
         }
 
 
@@ -70,9 +104,110 @@ class MatchResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (purl, reason)
 
 
-def _severity(record: OsvRecord, ecosystem: str, name: str) -> tuple[Mapping[str, str], ...]:
-    own = [s for a in affected_for(record, ecosystem, name) for s in a.severity]
-    return tuple(own) or record.severity
+def _fix_state(fixed: set[str], entries: Iterable[Affected]) -> str:
+    if fixed:
+        return "fixed"
+    for entry in entries:
+        state = entry.ecosystem_specific.get("fix_state")
+        if state in FIX_STATES:
+            return str(state)
+        status = entry.database_specific.get("status")
+        if isinstance(status, str) and status in _DEBIAN_STATUS:
+            return _DEBIAN_STATUS[status]
+    return "unfixed"
+
+
+def _label_rating(record: OsvRecord, entries: Iterable[Affected]) -> Rating:
+    """The advisory's own rating when it carries no CVSS vector (GHSA, Debian urgency …)."""
+    labels: list[object] = []
+    for entry in entries:
+        labels += [entry.ecosystem_specific.get(k) for k in ("severity", "urgency")]
+        labels += [entry.database_specific.get(k) for k in ("severity", "urgency")]
+    labels.append(record.database_specific.get("severity"))
+    labels += [s.get("score") for s in record.severity if not s.get("type", "").startswith("CVSS")]
+    found = [r for r in (normalise_rating(label) for label in labels) if r is not None]
+    return max(found, key=rating_rank, default="UNKNOWN")
+
+
+def evaluate(record: OsvRecord, coords: Coordinates, vs: VersionScheme) -> Evaluation | None:
+    """How ``record`` affects the package at ``coords``; ``None`` when it does not.
+
+    Raises:
+        InvalidVersionError: a range bound of the record does not parse in ``vs``.
+    """
+    entries = affected_for(record, coords.ecosystem, coords.name)
+    hit = False
+    fixed: set[str] = set()
+    for entry in entries:
+        if affects(entry, coords.version, vs):
+            hit = True
+            fixed.update(fixed_versions(entry, coords.version, vs))
+    if not hit:
+        return None
+    severity = tuple(s for e in entries for s in e.severity) or record.severity
+    scored = [score_of(s.get("score", "")) for s in severity]
+    score, cvss_rating = max(
+        (s for s in scored if s[0] is not None), default=(None, None), key=lambda s: s[0] or 0.0
+    )
+    rating: Rating = cvss_rating if cvss_rating is not None else _label_rating(record, entries)
+    return Evaluation(
+        fixed=tuple(sorted(fixed, key=vs.key)),
+        fix_state=_fix_state(fixed, entries),
+        severity=severity,
+        score=score,
+        rating=rating,
+    )
+
+
+def _display_id(identifiers: set[str], records: list[str]) -> str:
+    cves = sorted(i for i in identifiers if i.startswith("CVE-"))
+    return cves[0] if cves else min(records)
+
+
+def _merge(
+    package: Package,
+    coords: Coordinates,
+    vs: VersionScheme,
+    hits: list[tuple[OsvRecord, Evaluation]],
+) -> list[Finding]:
+    """One finding per alias group among ``hits`` (records sharing any identifier)."""
+    groups: list[tuple[set[str], list[tuple[OsvRecord, Evaluation]]]] = []
+    for record, ev in hits:
+        names = {record.id, *record.aliases}
+        joined = [g for g in groups if g[0] & names]
+        merged_names, merged_hits = set(names), [(record, ev)]
+        for g in joined:
+            merged_names |= g[0]
+            merged_hits += g[1]
+            groups.remove(g)
+        groups.append((merged_names, merged_hits))
+    findings = []
+    for names, members in groups:
+        members.sort(key=lambda m: m[0].id)
+        record_ids = [r.id for r, _ in members]
+        shown = _display_id(names, record_ids)
+        fixed = {v for _, ev in members for v in ev.fixed}
+        states = [ev.fix_state for _, ev in members]
+        scores = [ev.score for _, ev in members if ev.score is not None]
+        severity: list[Mapping[str, str]] = []
+        for _, ev in members:
+            severity += [s for s in ev.severity if s not in severity]
+        findings.append(
+            Finding(
+                vulnerability=shown,
+                aliases=tuple(sorted(names - {shown})),
+                package=package,
+                coordinates=coords,
+                fixed=tuple(sorted(fixed, key=vs.key)),
+                summary=next((r.summary for r, _ in members if r.summary), ""),
+                severity=tuple(severity),
+                fix_state="fixed" if fixed else min(states, key=FIX_STATES.index),
+                rating=max((ev.rating for _, ev in members), key=rating_rank),
+                cvss_score=max(scores) if scores else None,
+                records=tuple(record_ids),
+            )
+        )
+    return findings
 
 
 def match_sbom(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
@@ -86,36 +221,24 @@ def match_sbom(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
             continue
         try:
             vs = scheme(coords.scheme)
-            vs.key(coords.version)
+            vs.cached_key(coords.version)
         except InvalidVersionError as exc:
             result.skipped.append((package.purl, f"version not understood: {exc}"))
             continue
-        records = cache.setdefault(
-            (coords.ecosystem, coords.name), store.candidates(coords.ecosystem, coords.name)
-        )
+        key = (coords.ecosystem, coords.name)
+        records = cache.get(key)
+        if records is None:
+            records = cache[key] = store.candidates(coords.ecosystem, coords.name)
+        hits = []
         for record in records:
-            hit = False
-            fixed: set[str] = set()
-            for affected in affected_for(record, coords.ecosystem, coords.name):
-                try:
-                    if affects(affected, coords.version, vs):
-                        hit = True
-                        fixed.update(fixed_versions(affected, coords.version, vs))
-                except InvalidVersionError as exc:
-                    result.skipped.append(
-                        (package.purl, f"{record.id}: bound not understood: {exc}")
-                    )
-            if hit:
-                result.findings.append(
-                    Finding(
-                        vulnerability=record.id,
-                        aliases=record.aliases,
-                        package=package,
-                        coordinates=coords,
-                        fixed=tuple(sorted(fixed, key=vs.key)),
-                        summary=record.summary,
-                        severity=_severity(record, coords.ecosystem, coords.name),
-                    )
-                )
+            try:
+                ev = evaluate(record, coords, vs)
+            except InvalidVersionError as exc:
+                result.skipped.append((package.purl, f"{record.id}: bound not understood: {exc}"))
+                continue
+            if ev is not None:
+                hits.append((record, ev))
+        if hits:
+            result.findings.extend(_merge(package, coords, vs, hits))
     result.findings.sort(key=lambda f: (f.package.sort_key, f.vulnerability))
     return result

@@ -71,8 +71,8 @@ def test_scan_reports_a_finding_from_imported_advisories(tmp_path: Path) -> None
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert [
-        (f["vulnerability"], f["package"]["version"], f["fixedVersions"]) for f in doc["findings"]
-    ] == [("GHSA-test-0001", "2.31.0", ["2.32.0"])]
+        (f["records"], f["package"]["version"], f["fixedVersions"]) for f in doc["findings"]
+    ] == [(["GHSA-test-0001"], "2.31.0", ["2.32.0"])]
 
     patched = _layout(tmp_path, "2.32.0")
     clean = runner.invoke(

@@ -74,10 +74,12 @@ def test_pypi_match_uses_pep440_and_normalised_names(store: AdvisoryStore) -> No
         ],
     )
     result = match_sbom(sbom(pkg("pypi", "pyyaml", "5.4rc1"), pkg("pypi", "PyYAML", "5.4")), store)
-    assert [(f.package.version, f.vulnerability, f.fixed) for f in result.findings] == [
-        ("5.4rc1", "GHSA-1", ("5.4",))  # 5.4rc1 < 5.4 under PEP 440
+    assert [(f.package.version, f.records, f.fixed) for f in result.findings] == [
+        ("5.4rc1", ("GHSA-1",), ("5.4",))  # 5.4rc1 < 5.4 under PEP 440
     ]
-    assert result.findings[0].aliases == ("CVE-2020-14343",)
+    # The CVE is the identifier people know; the record id stays an alias.
+    assert result.findings[0].vulnerability == "CVE-2020-14343"
+    assert result.findings[0].aliases == ("GHSA-1",)
 
 
 def test_findings_carry_the_highest_cvss_score(store: AdvisoryStore) -> None:
@@ -190,3 +192,125 @@ def test_index_gives_the_store_answers_and_follows_imports(store: AdvisoryStore)
         == [f.vulnerability for f in match_sbom(the_sbom, store).findings]
         == ["GHSA-A", "GHSA-B"]
     )
+
+
+def _raw(ident: str, affected: list[dict[str, Any]], **extra: Any) -> SourceRecord:
+    raw: dict[str, Any] = {"id": ident, "modified": "2024-05-01T00:00:00Z", **extra}
+    raw["affected"] = affected
+    return SourceRecord(OsvRecord.from_dict(raw), raw, Path(f"{ident}.json"))
+
+
+def _deb(name: str, *events: dict[str, str], **specific: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "package": {"ecosystem": "Debian:12", "name": name},
+        "ranges": [{"type": "ECOSYSTEM", "events": list(events)}],
+    }
+    entry.update(specific)
+    return entry
+
+
+def test_alias_records_of_one_package_merge_into_one_finding(store: AdvisoryStore) -> None:
+    store.import_records(
+        "t",
+        [
+            _raw(
+                "DSA-5000-1",
+                [_deb("openssl", {"introduced": "0"}, {"fixed": "3.0.9-1"})],
+                aliases=["CVE-2023-1"],
+            ),
+            _raw(
+                "DEBIAN-CVE-2023-1",
+                [_deb("openssl", {"introduced": "0"}, {"fixed": "3.0.8-2"})],
+                aliases=["CVE-2023-1"],
+            ),
+            _raw(
+                "DEBIAN-CVE-2023-2", [_deb("openssl", {"introduced": "0"})], aliases=["CVE-2023-2"]
+            ),
+        ],
+    )
+    deb = pkg("deb", "libssl3", "3.0.8-1", source="openssl")
+    result = match_sbom(sbom(deb, distro=Distro("debian", "12")), store)
+    merged = {f.vulnerability: f for f in result.findings}
+    assert sorted(merged) == ["CVE-2023-1", "CVE-2023-2"]
+    one = merged["CVE-2023-1"]
+    assert one.records == ("DEBIAN-CVE-2023-1", "DSA-5000-1")
+    assert one.fixed == ("3.0.8-2", "3.0.9-1")
+    assert one.fix_state == "fixed"
+    assert set(one.aliases) == {"DEBIAN-CVE-2023-1", "DSA-5000-1"}
+    assert merged["CVE-2023-2"].fix_state == "unfixed"
+    assert merged["CVE-2023-2"].fixed == ()
+
+
+@pytest.mark.parametrize(
+    ("specific", "state"),
+    [
+        ({"ecosystem_specific": {"fix_state": "will_not_fix"}}, "will_not_fix"),
+        ({"ecosystem_specific": {"fix_state": "end_of_life"}}, "end_of_life"),
+        ({"database_specific": {"status": "end-of-life"}}, "end_of_life"),
+        ({"database_specific": {"status": "unfixed"}}, "unfixed"),
+        ({"ecosystem_specific": {"fix_state": "bogus"}}, "unfixed"),
+    ],
+)
+def test_unfixed_states_are_kept(
+    store: AdvisoryStore, specific: dict[str, Any], state: str
+) -> None:
+    store.import_records(
+        "t", [_raw("DEBIAN-CVE-2024-9", [_deb("zlib", {"introduced": "0"}, **specific)])]
+    )
+    result = match_sbom(
+        sbom(
+            pkg("deb", "zlib1g", "1:1.2.13-1", source="zlib", source_version="1:1.2.13-1"),
+            distro=Distro("debian", "12"),
+        ),
+        store,
+    )
+    assert [(f.vulnerability, f.fix_state) for f in result.findings] == [
+        ("DEBIAN-CVE-2024-9", state)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "specific", "rating", "score"),
+    [
+        (
+            {
+                "severity": [
+                    {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}
+                ]
+            },
+            {},
+            "CRITICAL",
+            9.8,
+        ),
+        ({"database_specific": {"severity": "MODERATE"}}, {}, "MEDIUM", None),
+        ({}, {"ecosystem_specific": {"urgency": "low**"}}, "LOW", None),
+        ({}, {"ecosystem_specific": {"urgency": "not yet assigned"}}, "UNKNOWN", None),
+        ({}, {}, "UNKNOWN", None),
+        # A CVSS vector wins over a label.
+        (
+            {
+                "severity": [
+                    {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"}
+                ],
+                "database_specific": {"severity": "CRITICAL"},
+            },
+            {},
+            "MEDIUM",
+            5.3,
+        ),
+    ],
+)
+def test_rating_from_cvss_then_database_labels(
+    store: AdvisoryStore,
+    extra: dict[str, Any],
+    specific: dict[str, Any],
+    rating: str,
+    score: float | None,
+) -> None:
+    store.import_records(
+        "t", [_raw("X-1", [_deb("zlib", {"introduced": "0"}, **specific)], **extra)]
+    )
+    result = match_sbom(
+        sbom(pkg("deb", "zlib1g", "1.2", source="zlib"), distro=Distro("debian", "12")), store
+    )
+    assert [(f.rating, f.cvss_score) for f in result.findings] == [(rating, score)]
