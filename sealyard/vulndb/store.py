@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from sealyard.db import Database
+from sealyard.db import Database, jobs
 from sealyard.db.models import AdvisorySource, AffectedPackage, VulnAlias, Vulnerability
 from sealyard.vulndb.osv import Affected, OsvRecord
 from sealyard.vulndb.sources.interface import ScanProblem, SourceRecord
@@ -122,6 +122,17 @@ class _Counts:
             self.problems.append(problem)
 
 
+def _same_content(stored: Mapping[str, Any], received: Mapping[str, Any]) -> bool:
+    """Whether two documents differ in nothing but ``modified``.
+
+    Sources without per-record times (the Debian tracker, Alpine secdb) stamp records with
+    their snapshot's time; an unchanged record must not count as an update.
+    """
+    return {k: v for k, v in stored.items() if k != "modified"} == {
+        k: v for k, v in received.items() if k != "modified"
+    }
+
+
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
@@ -199,12 +210,30 @@ class AdvisoryStore:
                     )
                 ).all()
             )
+            newer = [
+                ident
+                for ident, item in newest.items()
+                if ident in stored and item.record.modified.timestamp() > stored[ident]
+            ]
+            stored_raw: dict[str, Any] = (
+                dict(
+                    s.execute(
+                        select(Vulnerability.id, Vulnerability.raw).where(
+                            Vulnerability.id.in_(newer)
+                        )
+                    ).all()
+                )
+                if newer
+                else {}
+            )
             new_rows: list[dict[str, Any]] = []
             changed_rows: list[dict[str, Any]] = []
             written: list[SourceRecord] = []
             for ident, item in newest.items():
                 modified = item.record.modified.timestamp()
-                if ident in stored and modified <= stored[ident]:
+                if ident in stored and (
+                    modified <= stored[ident] or _same_content(stored_raw[ident], item.raw)
+                ):
                     counts.unchanged += 1
                     continue
                 row = self._row(source, item, now)
@@ -242,6 +271,9 @@ class AdvisoryStore:
                 s.execute(insert(AffectedPackage), affected)
             for item in written:
                 self._merge_aliases(s, item.record)
+            # The monitor re-matches stored SBOMs against exactly these records; the job
+            # commits with them, so no change is ever missed or seen before it is visible.
+            jobs.enqueue(s, "advisories.changed", {"ids": sorted(r.record.id for r in written)})
 
     @staticmethod
     def _row(source: str, item: SourceRecord, now: float) -> dict[str, Any]:

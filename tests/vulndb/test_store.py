@@ -245,3 +245,33 @@ def test_real_pypa_and_rustsec_snapshots(db: Database) -> None:
     assert "PYSEC-2020-342" in ids(store.candidates("PyPI", "Apache_SkyWalking"))
     assert "PYSEC-2020-342" in ids(store.lookup("CVE-2020-13921"))
     assert store.candidates("crates.io", "tokio")
+
+
+def test_newer_stamp_with_identical_content_is_unchanged(store: AdvisoryStore) -> None:
+    store.import_records("t", [item(doc("A-1")), item(doc("A-2"))])
+    again = store.import_records(
+        "t",
+        [
+            item(doc("A-1", modified="2025-01-01T00:00:00Z")),  # same content, new stamp
+            item(doc("A-2", modified="2025-01-01T00:00:00Z", summary="now explained")),
+        ],
+    )
+    assert (again.unchanged, again.updated) == (1, 1)
+
+
+def test_every_write_enqueues_the_changed_ids_for_the_monitor(
+    store: AdvisoryStore, db: Database
+) -> None:
+    from sealyard.db.models import Job
+
+    store.import_records("t", [item(doc("A-1")), item(doc("A-2")), item(doc("A-3"))])
+    store.import_records(
+        "t", [item(doc("A-1")), item(doc("A-2", modified="2025-01-01T00:00:00Z", summary="x"))]
+    )
+    with db.session() as s:
+        payloads = [
+            j.payload["ids"]
+            for j in s.scalars(select(Job).where(Job.kind == "advisories.changed").order_by(Job.id))
+        ]
+    # batch_size=2: the first import wrote two batches; the re-import wrote only A-2.
+    assert payloads == [["A-1", "A-2"], ["A-3"], ["A-2"]]
