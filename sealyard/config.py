@@ -63,6 +63,10 @@ class Settings:
     database_url: str | None = None
     public_url: str | None = None
     service: str = "sealyard"
+    #: Background worker threads inside ``sealyard serve`` (scan on push, re-matching,
+    #: webhooks). 0 leaves the queue to separate ``sealyard worker`` processes.
+    workers: int = 1
+    worker_poll_seconds: float = 0.5
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -107,6 +111,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         "SEALYARD_LISTEN": "listen",
         "SEALYARD_DATABASE_URL": "database_url",
         "SEALYARD_PUBLIC_URL": "public_url",
+        "SEALYARD_WORKERS": "workers",
     }
     for var, key in env_map.items():
         if os.environ.get(var):
@@ -121,4 +126,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise UsageError(f"unknown limit(s): {', '.join(sorted(set(limits) - known_limits))}")
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
+    for key, kind in (("workers", int), ("worker_poll_seconds", float)):
+        if key in values:
+            try:
+                values[key] = kind(values[key])
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"setting {key} must be a number, not {values[key]!r}") from exc
     return Settings(**values, limits=Limits(**limits))

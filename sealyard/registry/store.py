@@ -148,6 +148,17 @@ class RegistryStore:
             .values(last_used=now)
         )
 
+    def put_blob(self, repository: str, data: bytes) -> Digest:
+        """Store small content made by Sealyard itself (an SBOM, a config) in ``repository``.
+
+        The bytes are durable before the database links them, like an upload.
+        """
+        digest = sha256_digest(data)
+        self.blobs.put(data, digest)
+        with self.db.session() as s:
+            self._link_blob(s, self._ensure_repo(s, repository), digest, len(data))
+        return digest
+
     def mount_blob(self, target: str, source: str, digest: Digest) -> int | None:
         """Link a blob of ``source`` into ``target``; ``None`` when the source lacks it."""
         size = self.blob_size(source, digest)

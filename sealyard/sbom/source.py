@@ -27,7 +27,7 @@ from sealyard.oci.reference import ImageReference, parse_reference
 from sealyard.oci.verify import VerifyingReader
 from sealyard.sbom.model import ImageInfo, LayerInfo
 
-__all__ = ["ImageSource", "Member", "open_source"]
+__all__ = ["BlobImageSource", "ImageSource", "Member", "open_source"]
 
 Member = LayerMember | str  # a string is a warning about the layer's content
 
@@ -174,6 +174,34 @@ class RegistrySource(_ManifestSource):
 
     def close(self) -> None:
         self.client.close()
+
+
+class BlobImageSource(_ManifestSource):
+    """An image in any content-addressed store, given two readers.
+
+    ``read_manifest(digest)`` returns verified manifest bytes (of the image or of an index
+    leading to it), ``read_blob(digest)`` a small verified blob (the config) and
+    ``open_blob(digest)`` a verifying stream of a layer. The registry's scanner uses this on
+    its own blob storage, so a pushed image is read exactly as a client would pull it.
+    """
+
+    def __init__(
+        self,
+        reference: str,
+        descriptor: dict[str, object],
+        *,
+        read_manifest: Callable[[Digest], bytes],
+        read_blob: Callable[[Digest], bytes],
+        open_blob: Callable[[Digest], VerifyingReader],
+        platform: Platform,
+        limits: Limits,
+    ) -> None:
+        self._open_blob = open_blob
+        image = resolve_image(read_manifest, dict(descriptor), platform, limits, read_blob)
+        super().__init__(reference, image, limits)
+
+    def _open(self, digest: Digest) -> VerifyingReader:
+        return self._open_blob(digest)
 
 
 class DockerArchiveSource(ImageSource):
