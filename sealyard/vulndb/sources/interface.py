@@ -26,11 +26,14 @@ class SourceLimits:
         max_file_bytes: largest single advisory document read (declared and actual size).
         max_total_bytes: most a whole archive may expand to (sum of the members read).
         max_members: most archive members or directory files considered.
+        max_snapshot_bytes: largest single-document snapshot read whole (the Debian security
+            tracker's JSON is one ~80 MB document covering every package and CVE).
     """
 
     max_file_bytes: int = 8 * 1024 * 1024
     max_total_bytes: int = 2 * 1024**3
     max_members: int = 1_000_000
+    max_snapshot_bytes: int = 512 * 1024**2
 
 
 @dataclass(frozen=True)
