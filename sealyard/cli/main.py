@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sealyard import __version__
 from sealyard.cli._common import data_options, emit, open_from_ctx, output_option, settings_from
 from sealyard.cli.accounts import project, robot, user
 from sealyard.cli.db import db
+from sealyard.cli.keys import key
 from sealyard.cli.sbom import sbom
 from sealyard.cli.scan import scan
 from sealyard.errors import SealyardError
@@ -55,6 +57,11 @@ def serve(
         f"(data: {settings.data_dir.resolve()})",
         err=True,
     )
+    from sealyard.monitor.worker import Worker
+
+    stop = threading.Event()
+    for i in range(settings.workers):
+        Worker(registry, name=f"serve-{os.getpid()}-{i}").start(stop, settings.worker_poll_seconds)
     uvicorn.run(
         create_app(registry),
         host=settings.host,
@@ -63,6 +70,7 @@ def serve(
         access_log=log_level == "debug",
         server_header=False,
     )
+    stop.set()
 
 
 @cli.command()
@@ -124,12 +132,48 @@ def audit_log(
     emit(rows, ["ts", "actor", "action", "resource", "outcome", "remote_addr"], output)
 
 
+@cli.command()
+@data_options
+@click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit.")
+@click.option("--poll", type=float, default=None, help="Seconds between queue polls.")
+def worker(data_dir: Path | None, config_file: Path | None, once: bool, poll: float | None) -> None:
+    """Run background jobs: scan on push, re-matching after advisory imports, webhooks.
+
+    `sealyard serve` runs this in-process by default (setting `workers`); run it separately
+    to scale out, against the same database.
+    """
+    from sealyard.monitor.worker import Worker
+
+    registry = open_from_ctx(data_dir, config_file)
+    try:
+        runner = Worker(registry, name=f"worker-{os.getpid()}")
+        if once:
+            count = 0
+            while runner.run_once():
+                count += 1
+            runner.deliver()
+            click.echo(
+                f"ran {count} job(s): {runner.stats.scanned} scanned, "
+                f"{runner.stats.alerts} alert(s), {runner.stats.retried} to retry",
+                err=True,
+            )
+            return
+        stop = threading.Event()
+        try:
+            runner.run(stop, poll or registry.settings.worker_poll_seconds)
+        except KeyboardInterrupt:
+            stop.set()
+    finally:
+        registry.close()
+
+
 cli.add_command(user)
 cli.add_command(project)
 cli.add_command(robot)
 cli.add_command(sbom)
 cli.add_command(scan)
 cli.add_command(db)
+cli.add_command(key)
 
 
 def main(argv: list[str] | None = None) -> Any:
