@@ -5,10 +5,12 @@ v3.1 specification section 7 (v3.0 differences: the plain "ceil to one decimal" 
 the v3.0 Modified Impact formula for a changed scope). Scores match the RedHat ``cvss``
 reference library, which computes in exact decimals.
 
-Parsed and validated but **not scored**: CVSS v4.0. Its scoring needs the MacroVector
-equivalence classes, FIRST's lookup table and the interpolation step of the reference
-calculator; until that is implemented :func:`base_score` returns ``None`` for v4.0 vectors
-and :func:`score_of` returns ``(None, None)``.
+Scored: CVSS v4.0, by :mod:`sealyard.vulndb.cvss4` (specification section 8: MacroVectors,
+FIRST's lookup table, severity distances). :func:`base_score` gives its CVSS-B score;
+:func:`score_of` scores every metric group the vector carries, which :func:`nomenclature`
+names (CVSS-B, CVSS-BT, CVSS-BE or CVSS-BTE). v4.0 has no temporal score, and its
+environmental metrics are part of that one score, so :func:`temporal_score` and
+:func:`environmental_score` stay v3-only.
 
 CVSS v2 vectors (no ``CVSS:`` prefix) are rejected as an unknown format.
 
@@ -24,14 +26,18 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from sealyard.errors import UntrustedDataError
+from sealyard.vulndb import cvss4
+from sealyard.vulndb.cvss4 import Nomenclature
 
 __all__ = [
     "MAX_VECTOR_LENGTH",
     "CvssError",
     "CvssVector",
+    "Nomenclature",
     "Severity",
     "base_score",
     "environmental_score",
+    "nomenclature",
     "parse_vector",
     "roundup_v30",
     "roundup_v31",
@@ -283,11 +289,23 @@ def _modified(vector: CvssVector, name: str) -> str:
     return vector.value(name) if value == "X" else value
 
 
-def base_score(vector: CvssVector) -> float | None:
-    """The CVSS base score, 0.0 to 10.0; ``None`` for v4.0 (not yet scored, see module docs)."""
+def base_score(vector: CvssVector) -> float:
+    """The CVSS base score, 0.0 to 10.0.
+
+    For v4.0 this is the CVSS-B score: threat and environmental metrics are ignored.
+    """
     if vector.version == "4.0":
-        return None
+        return cvss4.base_score(vector)
     return _v3_base(vector)
+
+
+def nomenclature(vector: CvssVector) -> Nomenclature:
+    """The v4.0 nomenclature of the score :func:`score_of` gives for ``vector``.
+
+    Raises:
+        ValueError: ``vector`` is not a v4.0 vector (programmer error).
+    """
+    return cvss4.nomenclature(vector)
 
 
 def temporal_score(vector: CvssVector) -> float:
@@ -358,17 +376,17 @@ def severity(score: float) -> Severity:
 
 
 def score_of(text: object) -> tuple[float | None, Severity | None]:
-    """Base score and severity of a vector string; never raises.
+    """Score and severity of a vector string; never raises.
 
-    Returns ``(None, None)`` for anything that is not a valid v3.x vector, including valid
-    v4.0 vectors, which are not scored yet.
+    v3.x: the base score. v4.0: the score of every metric group the vector carries (threat
+    and environmental metrics applied; :func:`nomenclature` says which). Returns
+    ``(None, None)`` for anything that is not a valid v3.x or v4.0 vector.
     """
     if not isinstance(text, str):
         return None, None
     try:
-        score = base_score(parse_vector(text))
+        vector = parse_vector(text)
     except CvssError:
         return None, None
-    if score is None:
-        return None, None
+    score = cvss4.score(vector) if vector.version == "4.0" else _v3_base(vector)
     return score, severity(score)
