@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sealyard.db.models import AffectedPackage, Vulnerability
-from sealyard.vulndb.osv import OsvRecord
+from sealyard.vulndb.osv import Affected, OsvRecord
 from sealyard.vulndb.store import AdvisoryStore, _ecosystems, normalise_name
 
 __all__ = ["AdvisoryIndex"]
@@ -26,6 +26,7 @@ class AdvisoryIndex:
     def __init__(self, store: AdvisoryStore) -> None:
         self.store = store
         self._by_package: dict[tuple[str, str], list[OsvRecord]] = {}
+        self._entries: dict[tuple[str, str, str], tuple[Affected, ...]] = {}
         self._generation: tuple[int, float] | None = None
 
     def _current_generation(self) -> tuple[int, float]:
@@ -65,9 +66,28 @@ class AdvisoryIndex:
                     bucket.append(record)
         for bucket in by_package.values():
             bucket.sort(key=lambda r: r.id)
+        entries: dict[tuple[str, str, str], tuple[Affected, ...]] = {}
+        for (eco, name), bucket in by_package.items():
+            for record in bucket:
+                entries[(record.id, eco, name)] = tuple(
+                    a
+                    for a in record.affected
+                    if a.ecosystem == eco
+                    and normalise_name(a.ecosystem.split(":", 1)[0], a.name) == name
+                )
         self._by_package = dict(by_package)
+        self._entries = entries
         self._generation = generation
         return True
+
+    def entries(self, record: OsvRecord, ecosystem: str, name: str) -> list[Affected]:
+        """Like :func:`~sealyard.vulndb.store.affected_for`, precomputed at load."""
+        ecosystems = _ecosystems(ecosystem)
+        wanted = normalise_name(ecosystems[-1], name)
+        found: list[Affected] = []
+        for eco in ecosystems:
+            found += self._entries.get((record.id, eco, wanted), ())
+        return found
 
     def candidates(self, ecosystem: str, name: str) -> list[OsvRecord]:
         """Like :meth:`AdvisoryStore.candidates`, from memory."""

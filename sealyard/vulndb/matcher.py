@@ -10,8 +10,9 @@ ecosystem's grammar refuses) are reported as ``skipped``, never silently dropped
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sealyard.sbom.model import Package, Sbom
 from sealyard.vulndb.cvss import score_of
@@ -63,7 +64,10 @@ class Finding:
 
     @property
     def score(self) -> tuple[float | None, str | None]:
-        """The highest CVSS base score among the advisories' vectors, and its CVSS rating."""
+        """The highest CVSS score among the advisories' vectors, and its CVSS rating.
+
+        A v4.0 score includes the threat and environmental metrics its vector carries.
+        """
         scored = [score_of(s.get("score", "")) for s in self.severity]
         return max(
             (s for s in scored if s[0] is not None), default=(None, None), key=lambda s: s[0] or 0.0
@@ -104,6 +108,9 @@ class MatchResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (purl, reason)
 
 
+_score = lru_cache(maxsize=65536)(score_of)  # vectors repeat across advisories
+
+
 def _fix_state(fixed: set[str], entries: Iterable[Affected]) -> str:
     if fixed:
         return "fixed"
@@ -129,13 +136,22 @@ def _label_rating(record: OsvRecord, entries: Iterable[Affected]) -> Rating:
     return max(found, key=rating_rank, default="UNKNOWN")
 
 
-def evaluate(record: OsvRecord, coords: Coordinates, vs: VersionScheme) -> Evaluation | None:
+def evaluate(
+    record: OsvRecord,
+    coords: Coordinates,
+    vs: VersionScheme,
+    entries: Sequence[Affected] | None = None,
+) -> Evaluation | None:
     """How ``record`` affects the package at ``coords``; ``None`` when it does not.
+
+    ``entries`` are the record's ``affected`` entries for this package when the caller has
+    them (:meth:`AdvisoryIndex.entries`); otherwise they are picked here.
 
     Raises:
         InvalidVersionError: a range bound of the record does not parse in ``vs``.
     """
-    entries = affected_for(record, coords.ecosystem, coords.name)
+    if entries is None:
+        entries = affected_for(record, coords.ecosystem, coords.name)
     hit = False
     fixed: set[str] = set()
     for entry in entries:
@@ -145,13 +161,13 @@ def evaluate(record: OsvRecord, coords: Coordinates, vs: VersionScheme) -> Evalu
     if not hit:
         return None
     severity = tuple(s for e in entries for s in e.severity) or record.severity
-    scored = [score_of(s.get("score", "")) for s in severity]
+    scored = [_score(s.get("score", "")) for s in severity]
     score, cvss_rating = max(
         (s for s in scored if s[0] is not None), default=(None, None), key=lambda s: s[0] or 0.0
     )
     rating: Rating = cvss_rating if cvss_rating is not None else _label_rating(record, entries)
     return Evaluation(
-        fixed=tuple(sorted(fixed, key=vs.key)),
+        fixed=tuple(sorted(fixed, key=vs.cached_key)),
         fix_state=_fix_state(fixed, entries),
         severity=severity,
         score=score,
@@ -171,18 +187,20 @@ def _merge(
     hits: list[tuple[OsvRecord, Evaluation]],
 ) -> list[Finding]:
     """One finding per alias group among ``hits`` (records sharing any identifier)."""
-    groups: list[tuple[set[str], list[tuple[OsvRecord, Evaluation]]]] = []
-    for record, ev in hits:
+    owner: dict[str, int] = {}  # identifier -> group number
+    groups: dict[int, tuple[set[str], list[tuple[OsvRecord, Evaluation]]]] = {}
+    for number, (record, ev) in enumerate(hits):
         names = {record.id, *record.aliases}
-        joined = [g for g in groups if g[0] & names]
-        merged_names, merged_hits = set(names), [(record, ev)]
-        for g in joined:
-            merged_names |= g[0]
-            merged_hits += g[1]
-            groups.remove(g)
-        groups.append((merged_names, merged_hits))
+        merged_names, members = set(names), [(record, ev)]
+        for other in {owner[n] for n in names if n in owner}:
+            other_names, other_members = groups.pop(other)
+            merged_names |= other_names
+            members += other_members
+        groups[number] = (merged_names, members)
+        for n in merged_names:
+            owner[n] = number
     findings = []
-    for names, members in groups:
+    for names, members in groups.values():
         members.sort(key=lambda m: m[0].id)
         record_ids = [r.id for r, _ in members]
         shown = _display_id(names, record_ids)
@@ -198,7 +216,7 @@ def _merge(
                 aliases=tuple(sorted(names - {shown})),
                 package=package,
                 coordinates=coords,
-                fixed=tuple(sorted(fixed, key=vs.key)),
+                fixed=tuple(sorted(fixed, key=vs.cached_key)),
                 summary=next((r.summary for r, _ in members if r.summary), ""),
                 severity=tuple(severity),
                 fix_state="fixed" if fixed else min(states, key=FIX_STATES.index),
@@ -232,7 +250,8 @@ def match_sbom(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
         hits = []
         for record in records:
             try:
-                ev = evaluate(record, coords, vs)
+                entries = store.entries(record, *key) if isinstance(store, AdvisoryIndex) else None
+                ev = evaluate(record, coords, vs, entries)
             except InvalidVersionError as exc:
                 result.skipped.append((package.purl, f"{record.id}: bound not understood: {exc}"))
                 continue

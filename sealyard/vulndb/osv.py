@@ -211,24 +211,72 @@ def _event_key(event: Event, scheme: VersionScheme) -> tuple[int, Any]:
     return (1, scheme.cached_key(event.version))
 
 
-def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
-    limits = [e for e in rng.events if e.kind == "limit"]
-    if limits and not any(
-        "*" in e.version or version_key < scheme.cached_key(e.version) for e in limits
-    ):
-        return False
-    ordered = sorted(
-        (e for e in rng.events if e.kind != "limit"), key=lambda e: _event_key(e, scheme)
+@dataclass(frozen=True)
+class _Compiled:
+    """A range prepared for one scheme: limit keys and the ordered events with their keys."""
+
+    limits: tuple[Any, ...] | None  # None: no limit; a '*' limit is no restriction either
+    ordered: tuple[tuple[str, Any], ...]  # (kind, key); key None for introduced "0"
+    fixed: tuple[tuple[Any, str], ...]  # (key, version) of each fixed event
+
+
+def _compile(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
+    limit_events = [e for e in events if e.kind == "limit"]
+    limits = None
+    if limit_events and not any("*" in e.version for e in limit_events):
+        limits = tuple(scheme.cached_key(e.version) for e in limit_events)
+    ordered = sorted((e for e in events if e.kind != "limit"), key=lambda e: _event_key(e, scheme))
+    return _Compiled(
+        limits,
+        tuple(
+            (
+                e.kind,
+                None
+                if e.kind == "introduced" and e.version == "0"
+                else scheme.cached_key(e.version),
+            )
+            for e in ordered
+        ),
+        tuple((scheme.cached_key(e.version), e.version) for e in events if e.kind == "fixed"),
     )
+
+
+def _compiled(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
+    """:func:`_compile`, memoised per scheme instance by the events themselves.
+
+    Advisories repeat the same ranges for every package version looked up; a bound that does
+    not parse is remembered too and raised again.
+    """
+    memo: dict[tuple[Event, ...], _Compiled | InvalidVersionError] = scheme.__dict__.setdefault(
+        "_ranges", {}
+    )
+    found = memo.get(events)
+    if found is None:
+        try:
+            found = _compile(events, scheme)
+        except InvalidVersionError as exc:
+            found = exc
+        if len(memo) > 200_000:
+            memo.clear()
+        memo[events] = found
+    if isinstance(found, InvalidVersionError):
+        raise found
+    return found
+
+
+def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
+    compiled = _compiled(rng.events, scheme)
+    if compiled.limits is not None and not any(version_key < k for k in compiled.limits):
+        return False
     vulnerable = False
-    for event in ordered:
-        if event.kind == "introduced":
-            if event.version == "0" or version_key >= scheme.cached_key(event.version):
+    for kind, key in compiled.ordered:
+        if kind == "introduced":
+            if key is None or version_key >= key:
                 vulnerable = True
-        elif event.kind == "fixed":
-            if version_key >= scheme.cached_key(event.version):
+        elif kind == "fixed":
+            if version_key >= key:
                 vulnerable = False
-        elif event.kind == "last_affected" and version_key > scheme.cached_key(event.version):
+        elif kind == "last_affected" and version_key > key:
             vulnerable = False
     return vulnerable
 
@@ -250,14 +298,23 @@ def affects(affected: Affected, version: str, scheme: VersionScheme) -> bool:
 
 def fixed_versions(affected: Affected, version: str, scheme: VersionScheme) -> Sequence[str]:
     """The ``fixed`` versions above ``version`` (the upgrade targets), lowest first."""
-    key = scheme.key(version)
-    found = set()
+    key = scheme.cached_key(version)
+    found: dict[str, Any] = {}
     for rng in affected.ranges:
-        for event in rng.events:
-            if event.kind == "fixed":
-                try:
-                    if scheme.key(event.version) > key:
-                        found.add(event.version)
-                except InvalidVersionError:
-                    continue
-    return sorted(found, key=scheme.key)
+        try:
+            compiled = _compiled(rng.events, scheme)
+        except InvalidVersionError:
+            # One unparsable bound must not hide the others: fall back to event by event.
+            for event in rng.events:
+                if event.kind == "fixed":
+                    try:
+                        fixed_key = scheme.cached_key(event.version)
+                    except InvalidVersionError:
+                        continue
+                    if fixed_key > key:
+                        found[event.version] = fixed_key
+            continue
+        for fixed_key, fixed in compiled.fixed:
+            if fixed_key > key:
+                found[fixed] = fixed_key
+    return sorted(found, key=found.__getitem__)
