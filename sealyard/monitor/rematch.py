@@ -36,6 +36,7 @@ from sealyard.db.models import (
     VulnAlias,
     Vulnerability,
 )
+from sealyard.monitor.alerts import lock_for_append
 from sealyard.monitor.inventory import match_row
 from sealyard.oci.names import project_of
 from sealyard.vulndb.ecosystems import Coordinates
@@ -226,6 +227,7 @@ def rematch(db: Database, ids: Sequence[str], *, now: float | None = None) -> Re
         news = _drop_duplicates_of_known(s, news)
         alerts = _fan_out(s, news, packages, aliases, now)
         if alerts:
+            lock_for_append(s)  # ids must become visible in order: webhooks keep a cursor
             s.execute(insert(Alert), alerts)
     return RematchReport(
         records=len(ids),

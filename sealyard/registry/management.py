@@ -1,4 +1,5 @@
-"""The JSON management API under ``/api/v1``: projects, members, robots, users, audit log.
+"""The JSON management API under ``/api/v1``: projects, members, robots, users, audit log,
+alerts and webhooks.
 
 Harbor's model: a project-admin manages their own project (visibility, members, robot
 accounts) without shell access; system admins manage everything. Only HTTP Basic
@@ -34,6 +35,9 @@ from sealyard.errors import (
     UntrustedDataError,
     UsageError,
 )
+from sealyard.monitor.alerts import KINDS, AlertQuery
+from sealyard.monitor.alerts import MAX_LIMIT as MAX_ALERTS_LIMIT
+from sealyard.monitor.webhooks import WebhookService
 from sealyard.registry.accounts import ROBOT_PREFIX
 from sealyard.registry.auth import parse_basic
 from sealyard.registry.openapi import openapi_document
@@ -50,6 +54,7 @@ ROBOT_ACTIONS = frozenset({"pull", "push", "delete"})
 BASIC_CHALLENGE = 'Basic realm="sealyard"'
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _LIMIT = re.compile(r"[0-9]{1,4}")  # not str.isdigit: it accepts "²", which int() refuses
+_ID = re.compile(r"[0-9]{1,18}")
 _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFoundError, 404, "NOT_FOUND"),
     (ConflictError, 409, "CONFLICT"),
@@ -190,6 +195,9 @@ class ManagementAPI:
             r("/users", GET=self.list_users, POST=self.create_user),
             r("/users/{username}/password", PUT=self.set_password),
             r("/audit-log", GET=self.audit_log),
+            r("/alerts", GET=self.list_alerts),
+            r("/webhooks", GET=self.list_webhooks, POST=self.create_webhook),
+            r("/webhooks/{name}", DELETE=self.delete_webhook),
         ]
 
     def _route(self, path: str, **handlers: Handler) -> Route:
@@ -546,6 +554,82 @@ class ManagementAPI:
                 for e in s.scalars(stmt)
             ]
         return JSONResponse(events)
+
+    # alerts
+    def list_alerts(self, call: Call) -> Response:
+        """Alerts of the projects the caller may pull from (system admins: all)."""
+        self._need_login(call)
+        p = call.principal
+        raw_limit = call.query("limit") or "100"
+        if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_ALERTS_LIMIT:
+            raise _invalid(f"'limit' must be an integer from 1 to {MAX_ALERTS_LIMIT}")
+        raw_since = call.query("since_id")
+        if raw_since is not None and not _ID.fullmatch(raw_since):
+            raise _invalid("'since_id' must be a non-negative integer")
+        project = call.query("project")
+        if project is not None and not p.is_admin:
+            self._need_project(call, "pull", name=project)
+        visible = None
+        if not p.is_admin:
+            visible = frozenset(
+                row["name"]
+                for row in self.accounts.list_projects()
+                if "pull" in actions_for(p, row["name"], public=row["public"])
+            )
+        query = AlertQuery(
+            since_id=None if raw_since is None else int(raw_since),
+            project=project,
+            repository=call.query("repository"),
+            kind=call.query("kind"),
+            min_rating=call.query("min_rating"),
+            limit=int(raw_limit),
+            projects=visible,
+        )
+        with self.registry.db.session() as s:
+            return JSONResponse(query.run(s))
+
+    # webhooks
+    def list_webhooks(self, call: Call) -> Response:
+        self._need_system_admin(call, None, "webhooks")
+        hooks = WebhookService(self.registry.db).list()
+        return JSONResponse([hook.to_dict() for hook in hooks])
+
+    def create_webhook(self, call: Call) -> Response:
+        self._need_system_admin(call, "webhook.create", "webhooks")
+        call.fields(
+            {"name", "url", "secret", "project", "min_rating", "kinds", "since_id"},
+            frozenset({"name", "url"}),
+        )
+        name, url = call.str_field("name"), call.str_field("url")
+        secret = call.str_field("secret") if call.body.get("secret") is not None else None
+        project = call.str_field("project") if call.body.get("project") is not None else None
+        min_rating = call.str_field("min_rating") if "min_rating" in call.body else "UNKNOWN"
+        kinds = call.body.get("kinds", list(KINDS))
+        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+            raise _invalid("'kinds' must be a list of new, changed, resolved")
+        since_id = call.body.get("since_id")
+        if since_id is not None and (
+            isinstance(since_id, bool) or not isinstance(since_id, int) or since_id < 0
+        ):
+            raise _invalid("'since_id' must be a non-negative integer, or null for new alerts")
+        info, secret = WebhookService(self.registry.db).add(
+            name,
+            url,
+            secret=secret,
+            project=project,
+            min_rating=min_rating,
+            kinds=kinds,
+            since_id=since_id,
+        )
+        self._audit(call, "webhook.create", f"webhook:{name}", url=url, project=project)
+        return JSONResponse({**info.to_dict(), "secret": secret}, 201)
+
+    def delete_webhook(self, call: Call) -> Response:
+        name = call.path("name")
+        self._need_system_admin(call, "webhook.delete", f"webhook:{name}")
+        WebhookService(self.registry.db).remove(name)
+        self._audit(call, "webhook.delete", f"webhook:{name}")
+        return _no_content()
 
 
 def management_app(registry: Registry) -> Starlette:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sealyard.monitor.alerts import KINDS, MAX_LIMIT
 from sealyard.registry.rbac import ROLES
+from sealyard.vulndb.ratings import RATINGS
 
 __all__ = ["ERROR_CODES", "openapi_document"]
 
@@ -50,6 +52,12 @@ _BOOL: JSON = {"type": "boolean"}
 _TIME: JSON = {"type": "number", "description": "Unix time in seconds"}
 _NULLABLE_TIME: JSON = {"type": ["number", "null"], "description": "Unix time; null: never"}
 _ROLE: JSON = {"type": "string", "enum": list(ROLES)}
+_RATING: JSON = {
+    "type": "string",
+    "enum": list(RATINGS),
+    "description": "ordered " + " < ".join(RATINGS) + "; UNKNOWN: not rated yet",
+}
+_KIND: JSON = {"type": "string", "enum": list(KINDS)}
 _ACTIONS: JSON = {
     "type": "array",
     "minItems": 1,
@@ -161,6 +169,92 @@ _SCHEMAS: JSON = {
         remote_addr=_STR,
         detail={"type": "object"},
     ),
+    "Alert": _object(
+        [
+            "id",
+            "ts",
+            "kind",
+            "project",
+            "repository",
+            "digest",
+            "vulnerability",
+            "aliases",
+            "package",
+            "rating",
+            "score",
+            "fixed",
+            "detail",
+        ],
+        id={"type": "integer", "description": "increasing; page with since_id"},
+        ts={"type": "string", "format": "date-time", "examples": ["2024-05-01T12:00:00.000Z"]},
+        kind={**_KIND, "description": "new, changed or resolved finding"},
+        project=_STR,
+        repository={"type": "string", "examples": ["team/app"]},
+        digest={"type": "string", "description": "the image manifest digest"},
+        vulnerability={"type": "string", "examples": ["CVE-2024-3651"]},
+        aliases=_array(_STR),
+        package={"type": "object", "description": "the affected package (name, version, purl)"},
+        rating=_RATING,
+        score={"type": ["number", "null"], "description": "CVSS base score, if known"},
+        fixed={**_array(_STR), "description": "versions that fix it"},
+        detail={"type": "object", "description": "what changed, for changed alerts"},
+    ),
+    "Webhook": _object(
+        [
+            "name",
+            "url",
+            "project",
+            "min_rating",
+            "kinds",
+            "enabled",
+            "cursor",
+            "pending",
+            "failures",
+            "next_attempt",
+            "last_error",
+            "last_delivery",
+            "created_at",
+        ],
+        name=_STR,
+        url={"type": "string", "format": "uri"},
+        project={"type": ["string", "null"], "description": "only alerts of this project"},
+        min_rating=_RATING,
+        kinds=_array(_KIND),
+        enabled=_BOOL,
+        cursor={"type": "integer", "description": "id of the last alert delivered or skipped"},
+        pending={"type": "integer", "description": "alerts after the cursor (before filters)"},
+        failures={"type": "integer", "description": "consecutive failed deliveries"},
+        next_attempt={"type": "number", "description": "Unix time; 0: due now"},
+        last_error={"type": ["string", "null"]},
+        last_delivery=_NULLABLE_TIME,
+        created_at=_TIME,
+    ),
+    "WebhookCreate": _object(
+        ["name", "url"],
+        name={"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$"},
+        url={"type": "string", "format": "uri", "description": "http(s), no credentials"},
+        secret={
+            "type": ["string", "null"],
+            "minLength": 16,
+            "maxLength": 255,
+            "description": "HMAC-SHA256 signing secret; null or absent: generated",
+        },
+        project={"type": ["string", "null"], "description": "an existing project"},
+        min_rating={**_RATING, "default": "UNKNOWN"},
+        kinds={**_array(_KIND), "minItems": 1, "default": list(KINDS)},
+        since_id={
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "default": None,
+            "description": "deliver alerts after this id; 0: all stored; null: only new ones",
+        },
+    ),
+}
+_SCHEMAS["WebhookCreated"] = copy.deepcopy(_SCHEMAS["Webhook"])
+_SCHEMAS["WebhookCreated"]["required"].append("secret")
+_SCHEMAS["WebhookCreated"]["properties"]["secret"] = {
+    "type": "string",
+    "description": "the signing secret; shown only in this response",
 }
 
 _ERROR_RESPONSES: dict[str, tuple[str, str]] = {
@@ -415,6 +509,56 @@ _PATHS: JSON = {
             ),
         )
     },
+    "/alerts": {
+        "get": _op(
+            "listAlerts",
+            "Alerts of the projects the caller may pull from, in id order",
+            result=_array(_ref("Alert")),
+            errors=("400", "401", "403"),
+            description=(
+                "System admins see every alert. Without since_id: the newest `limit` "
+                "alerts; with it: the first `limit` alerts after that id (pass the last id "
+                "seen to page forward)."
+            ),
+            query=(
+                _query("since_id", "only alerts after this id", {"type": "integer", "minimum": 0}),
+                _query("project", "only this project (pull rights needed)"),
+                _query("repository", "only this repository, e.g. team/app"),
+                _query("kind", "only this kind", _KIND),
+                _query("min_rating", "only alerts rated at least this", _RATING),
+                _query(
+                    "limit",
+                    "at most this many alerts",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+                ),
+            ),
+        )
+    },
+    "/webhooks": {
+        "get": _op(
+            "listWebhooks",
+            "Webhooks and their delivery state, without secrets (system admin)",
+            result=_array(_ref("Webhook")),
+        ),
+        "post": _op(
+            "createWebhook",
+            "Add a webhook; the signing secret is returned once (system admin)",
+            ok="201",
+            result=_ref("WebhookCreated"),
+            errors=("401", "403", "404", "409"),
+            body="WebhookCreate",
+            description="404: the named project does not exist.",
+        ),
+    },
+    "/webhooks/{name}": {
+        "parameters": _path_params("name"),
+        "delete": _op(
+            "deleteWebhook",
+            "Remove a webhook (system admin)",
+            ok="204",
+            errors=("401", "403", "404"),
+        ),
+    },
 }
 
 _DOCUMENT: JSON = {
@@ -423,8 +567,9 @@ _DOCUMENT: JSON = {
         "title": "Sealyard management API",
         "version": "1",
         "description": (
-            "Projects, members, robot accounts, users and the audit log. HTTP Basic "
-            "credentials of users and robots only; registry Bearer tokens are refused. "
+            "Projects, members, robot accounts, users, the audit log, alerts and webhooks. "
+            "HTTP Basic credentials of users and robots only; registry Bearer tokens are "
+            "refused. "
             'Errors: {"error": {"code", "message"}}.'
         ),
     },
