@@ -15,8 +15,10 @@ from sealyard.cli._common import data_options, emit, open_from_ctx, output_optio
 from sealyard.cli.accounts import project, robot, user
 from sealyard.cli.db import db
 from sealyard.cli.keys import key
+from sealyard.cli.monitor import alerts, webhook
 from sealyard.cli.sbom import sbom
 from sealyard.cli.scan import scan
+from sealyard.cli.trust import trust
 from sealyard.errors import SealyardError
 
 __all__ = ["cli", "main"]
@@ -174,6 +176,9 @@ cli.add_command(sbom)
 cli.add_command(scan)
 cli.add_command(db)
 cli.add_command(key)
+cli.add_command(alerts)
+cli.add_command(webhook)
+cli.add_command(trust)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -13,8 +13,10 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
+from urllib.parse import urlencode
 
 import httpx
 
@@ -30,13 +32,16 @@ from sealyard.oci import mediatypes as mt
 from sealyard.oci.digest import Digest, parse_digest, sha256_digest
 from sealyard.oci.verify import VerifyingReader, read_verified
 
-__all__ = ["RegistryClient", "load_docker_credentials"]
+__all__ = ["PushedManifest", "ReferrersPages", "RegistryClient", "load_docker_credentials"]
 
 ACCEPT_MANIFESTS = ", ".join(
     [mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST]
 )
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _LOOPBACK = ("localhost", "127.", "[::1]")
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+#: Most pages of a paginated referrers answer that are followed.
+MAX_REFERRERS_PAGES = 16
 
 
 def load_docker_credentials(registry: str) -> tuple[str, str] | None:
@@ -91,6 +96,31 @@ class _StreamReader(io.RawIOBase):
         super().close()
 
 
+@dataclass(frozen=True)
+class PushedManifest:
+    """What the registry answered to a manifest ``PUT``.
+
+    ``subject`` is the ``OCI-Subject`` header: set by a registry with the referrers API when it
+    processed the manifest's ``subject`` field; ``None`` means the pusher must maintain the
+    referrers tag itself.
+    """
+
+    digest: Digest
+    subject: str | None
+
+
+@dataclass(frozen=True)
+class ReferrersPages:
+    """The raw image-index pages a referrers API answered (size-capped, not yet parsed).
+
+    ``filtered`` is true when the registry applied the ``artifactType`` filter
+    (``OCI-Filters-Applied``); callers filter again either way.
+    """
+
+    pages: tuple[bytes, ...]
+    filtered: bool
+
+
 class RegistryClient:
     """Talks to one registry host."""
 
@@ -125,8 +155,10 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        content: bytes | None = None,
     ) -> httpx.Response:
-        """Send a request, answering one auth challenge. Raises TransportError & co."""
+        """Send a request (with ``content`` as its body, if any), answering one auth
+        challenge. Raises TransportError & co."""
         request_headers = dict(headers or {})
         for attempt in range(2):
             auth = self._auth_header(scope)
@@ -134,7 +166,7 @@ class RegistryClient:
                 request_headers["Authorization"] = auth
             try:
                 request = self._http.build_request(
-                    method, self.base + path, headers=request_headers
+                    method, self.base + path, headers=request_headers, content=content
                 )
                 response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
@@ -250,3 +282,117 @@ class RegistryClient:
             digest,
             max_bytes=self.limits.max_blob_bytes,
         )
+
+    # uploads and discovery (OCI 1.1 referrers)
+    def _local_path(self, location: str | None, what: str) -> str:
+        """Path and query of a ``Location`` on this registry (relative or absolute)."""
+        if not location:
+            raise TransportError(f"{self.registry}: {what} answered without a Location")
+        try:
+            url = httpx.URL(location)
+        except httpx.InvalidURL as exc:
+            raise TransportError(f"{self.registry}: {what}: bad Location {location!r}") from exc
+        if url.is_relative_url:
+            return location if location.startswith("/") else "/" + location
+        base = httpx.URL(self.base)
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise TransportError(
+                f"{self.registry}: {what} redirects to another host ({url.host}); not supported"
+            )
+        return url.raw_path.decode("ascii")
+
+    def push_blob(self, repository: str, data: bytes) -> Digest:
+        """Upload ``data`` as a blob of ``repository`` unless it is there; return its digest.
+
+        Uses ``POST`` then ``PUT ?digest=`` (end-4a, end-6), which every registry supports.
+        """
+        digest = sha256_digest(data)
+        scope = f"repository:{repository}:pull,push"
+        try:
+            self.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope)
+            return digest
+        except NotFoundError:
+            pass
+        started = self.send("POST", f"/v2/{repository}/blobs/uploads/", scope=scope)
+        if started.status_code != 202:
+            raise TransportError(
+                f"{self.registry}: upload start answered {started.status_code}, expected 202"
+            )
+        location = self._local_path(started.headers.get("location"), "upload start")
+        separator = "&" if "?" in location else "?"
+        done = self.send(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            scope=scope,
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if done.status_code != 201:
+            raise TransportError(
+                f"{self.registry}: upload of {digest} answered {done.status_code}, expected 201"
+            )
+        return digest
+
+    def put_manifest(
+        self, repository: str, reference: str, data: bytes, media_type: str
+    ) -> PushedManifest:
+        """``PUT`` manifest ``data`` as ``reference`` (a tag or its digest).
+
+        Raises:
+            UntrustedDataError: the registry reports another digest than the bytes sent have.
+        """
+        response = self.send(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull,push",
+            content=data,
+            headers={"Content-Type": media_type},
+        )
+        digest = sha256_digest(data)
+        reported = response.headers.get("docker-content-digest")
+        if reported and reported != digest:
+            raise UntrustedDataError(
+                f"{self.registry}: stored manifest as {reported}, but its bytes are {digest}"
+            )
+        return PushedManifest(digest=digest, subject=response.headers.get("oci-subject"))
+
+    def get_referrers(
+        self, repository: str, digest: Digest, artifact_type: str | None = None
+    ) -> ReferrersPages | None:
+        """The referrers index of ``digest`` (end-12), following ``Link: rel="next"``.
+
+        Returns ``None`` when the registry answers 404: it has no referrers API and the
+        caller falls back to the referrers tag schema.
+
+        Raises:
+            UntrustedDataError: a page is larger than the manifest size limit, or there are
+                more than :data:`MAX_REFERRERS_PAGES` pages.
+        """
+        scope = f"repository:{repository}:pull"
+        path = f"/v2/{repository}/referrers/{digest}"
+        if artifact_type:
+            path += "?" + urlencode({"artifactType": artifact_type})
+        pages: list[bytes] = []
+        filtered = True
+        while True:
+            try:
+                response = self.send("GET", path, scope=scope, headers={"Accept": mt.OCI_INDEX})
+            except NotFoundError:
+                if pages:
+                    raise
+                return None
+            data = response.content
+            if len(data) > self.limits.max_manifest_bytes:
+                raise UntrustedDataError(f"referrers of {repository}@{digest} are too large")
+            pages.append(data)
+            applied = response.headers.get("oci-filters-applied", "")
+            filtered = filtered and "artifacttype" in applied.lower().replace(" ", "").split(",")
+            found = _LINK_NEXT.search(response.headers.get("link", ""))
+            if found is None:
+                break
+            if len(pages) >= MAX_REFERRERS_PAGES:
+                raise UntrustedDataError(
+                    f"referrers of {repository}@{digest} span more than {MAX_REFERRERS_PAGES} pages"
+                )
+            path = self._local_path(found.group(1), "referrers pagination")
+        return ReferrersPages(pages=tuple(pages), filtered=bool(artifact_type) and filtered)

@@ -23,6 +23,7 @@ from sealyard.registry.store import RegistryStore
 from sealyard.registry.token_endpoint import TokenEndpoint
 from sealyard.registry.tokens import TokenService
 from sealyard.storage.filesystem import FilesystemBlobStore
+from sealyard.trust.serve import trust_app
 
 __all__ = ["Registry", "create_app", "open_registry"]
 
@@ -105,6 +106,7 @@ def create_app(registry: Registry) -> Starlette:
             Route("/token", token.post, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
             Mount("/api/v1", app=management_app(registry)),
+            Mount("/trust", app=trust_app(registry.settings.data_dir)),
             Route(
                 "/v2/{path:path}",
                 api.dispatch,

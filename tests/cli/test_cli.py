@@ -26,7 +26,21 @@ def test_help_lists_every_command() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "sealyard", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("serve", "gc", "user", "project", "robot", "audit-log"):
+    for command in (
+        "serve",
+        "gc",
+        "user",
+        "project",
+        "robot",
+        "audit-log",
+        "worker",
+        "alerts",
+        "webhook",
+        "key",
+        "db",
+        "scan",
+        "sbom",
+    ):
         assert command in out
 
 

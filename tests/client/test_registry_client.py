@@ -112,6 +112,7 @@ class LyingClient(RegistryClient):
         scope: str,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        content: bytes | None = None,
     ) -> httpx.Response:
         self.sent.append(f"{method} {path} {scope}")
         body = self.responses[path]
