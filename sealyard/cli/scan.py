@@ -2,91 +2,153 @@
 
 from __future__ import annotations
 
-import json
-import sys
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sealyard.cli._common import data_options, emit, open_from_ctx
+from sealyard.cli._common import data_options, open_from_ctx
 from sealyard.cli.sbom import _creds
 
+if TYPE_CHECKING:
+    from sealyard.vulndb.matcher import Finding
+    from sealyard.vulndb.osv import OsvRecord
+    from sealyard.vulndb.store import AdvisoryStore
+
 __all__ = ["scan"]
+
+FORMATS = ["table", "json", "sarif", "cyclonedx-json"]
+THRESHOLDS = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+_NEEDS_ADVISORIES = {"sarif", "cyclonedx-json"}
+
+
+def _advisories(store: AdvisoryStore, findings: Iterable[Finding]) -> dict[str, OsvRecord]:
+    """The records behind ``findings`` by id (references, CWEs and details for reports)."""
+    records: dict[str, OsvRecord] = {}
+    for vulnerability in dict.fromkeys(f.vulnerability for f in findings):
+        for record in store.lookup(vulnerability):
+            records.setdefault(record.id, record)
+    return records
+
+
+def _write(text: str, output_file: Path | None) -> None:
+    if output_file is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    tmp = output_file.with_name(f".{output_file.name}.tmp{os.getpid()}")
+    tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    os.replace(tmp, output_file)
 
 
 @click.command()
 @data_options
 @click.argument("image")
 @click.option(
-    "-o",
-    "--output",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
+    "-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--output-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report here (atomically) instead of stdout.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(THRESHOLDS, case_sensitive=False),
+    help="Exit 1 when an active (not suppressed) finding is rated this or higher. "
+    "UNKNOWN < LOW < MEDIUM < HIGH < CRITICAL; unrated findings fail only --fail-on UNKNOWN.",
+)
+@click.option(
+    "--fail-on-findings",
+    is_flag=True,
+    help="Exit 1 when any finding is active (same as --fail-on UNKNOWN).",
+)
+@click.option(
+    "--vex",
+    "vex_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="OpenVEX or CycloneDX VEX document (repeatable; the latest statement wins).",
+)
+@click.option(
+    "--allowlist",
+    "allowlist_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML/JSON allowlist of accepted vulnerabilities, each with reason and expiry.",
 )
 @click.option("--platform", help="os/arch[/variant] to pick from a multi-platform index.")
 @click.option("--creds", help="USER:PASSWORD for a registry.")
 @click.option("--insecure", is_flag=True, default=None, help="Plain HTTP to the registry.")
 @click.option(
-    "--fail-on-findings",
+    "--deterministic",
     is_flag=True,
-    help="Exit 1 when any finding is reported (severity thresholds come later).",
+    help="Derive the CycloneDX serial number from the image digest (as `sealyard sbom`).",
 )
 def scan(
     data_dir: Path | None,
     config_file: Path | None,
     image: str,
     fmt: str,
+    output_file: Path | None,
+    fail_on: str | None,
+    fail_on_findings: bool,
+    vex_files: tuple[Path, ...],
+    allowlist_file: Path | None,
     platform: str | None,
     creds: str | None,
     insecure: bool | None,
-    fail_on_findings: bool,
+    deterministic: bool,
 ) -> None:
     """Catalog IMAGE and match its packages against the advisories in --data.
 
+    Findings covered by a VEX statement (not_affected, fixed) or an unexpired allowlist
+    entry are reported as suppressed, never dropped, and do not count for --fail-on.
     Import advisories first with `sealyard db import`. Works without a server.
     """
     from sealyard.sbom.scan import scan_image
     from sealyard.sbom.source import open_source
+    from sealyard.vulndb.allowlist import load_allowlist
     from sealyard.vulndb.matcher import match_sbom
+    from sealyard.vulndb.report import ScanReport, render
     from sealyard.vulndb.store import AdvisoryStore
+    from sealyard.vulndb.suppress import apply
+    from sealyard.vulndb.vex import VexSet, load_vex
 
+    vex = VexSet(tuple(load_vex(path) for path in vex_files))
+    allowlist = load_allowlist(allowlist_file) if allowlist_file is not None else None
     registry = open_from_ctx(data_dir, config_file)
     with open_source(
         image, platform=platform, credentials=_creds(creds), insecure=insecure
     ) as source:
         sbom = scan_image(source)
-    result = match_sbom(sbom, AdvisoryStore(registry.db))
-    if fmt == "json":
-        json.dump(
-            {
-                "image": sbom.image.reference,
-                "packages": len(sbom.packages),
-                "findings": [f.to_dict() for f in result.findings],
-                "skipped": [{"purl": p, "reason": r} for p, r in result.skipped],
-            },
-            sys.stdout,
-            indent=2,
-        )
-        sys.stdout.write("\n")
-    else:
-        rows = [
-            {
-                "package": f.package.name,
-                "version": f.package.version,
-                "vulnerability": f.vulnerability,
-                "severity": f"{f.score[1] or '?'} {f.score[0] if f.score[0] is not None else ''}",
-                "aliases": ",".join(a for a in f.aliases if a.startswith("CVE-")),
-                "fixed": ", ".join(f.fixed) or "(none)",
-            }
-            for f in result.findings
-        ]
-        emit(rows, ["package", "version", "vulnerability", "severity", "aliases", "fixed"], fmt)
-        click.echo(
-            f"{len(result.findings)} findings in {len(sbom.packages)} packages "
-            f"({len(result.skipped)} packages could not be matched)",
-            err=True,
-        )
-    if fail_on_findings and result.findings:
-        sys.exit(1)
+    store = AdvisoryStore(registry.db)
+    result = match_sbom(sbom, store)
+    judgement = apply(
+        result.findings, vex=vex, allowlist=allowlist, now=datetime.now(UTC), sbom=sbom
+    )
+    report = ScanReport(
+        sbom=sbom,
+        judgement=judgement,
+        skipped=tuple(result.skipped),
+        advisories=_advisories(store, result.findings) if fmt in _NEEDS_ADVISORIES else {},
+    )
+    _write(render(report, fmt, deterministic=deterministic), output_file)
+
+    for warning in judgement.warnings:
+        click.echo(f"warning: {warning.message}", err=True)
+    click.echo(
+        f"{len(judgement.active)} active and {len(judgement.suppressed)} suppressed findings "
+        f"in {len(sbom.packages)} packages "
+        f"({len(result.skipped)} packages could not be matched)",
+        err=True,
+    )
+    threshold = "UNKNOWN" if fail_on_findings else fail_on
+    if threshold is not None:
+        failing = judgement.at_or_above(threshold)
+        if failing:
+            click.echo(
+                f"{len(failing)} active finding(s) rated {threshold.upper()} or higher", err=True
+            )
+            raise SystemExit(1)

@@ -20,7 +20,7 @@ from sealyard.sbom.formats._licenses import classify, is_simple_license_id
 from sealyard.sbom.formats.interface import SbomFormat
 from sealyard.sbom.model import Distro, ImageInfo, Package, Sbom
 
-__all__ = ["SPEC_VERSION", "CycloneDxJson", "image_bom_ref", "package_bom_ref"]
+__all__ = ["SPEC_VERSION", "CycloneDxJson", "image_bom_ref", "package_bom_ref", "to_document"]
 
 SPEC_VERSION = "1.6"
 
