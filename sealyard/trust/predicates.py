@@ -36,6 +36,7 @@ __all__ = [
     "SCAN_V1",
     "SEVERITIES",
     "SLSA_PROVENANCE_V1",
+    "STAGE_PARAMETER",
     "Approval",
     "DatabaseSource",
     "Predicate",
@@ -51,6 +52,8 @@ __all__ = [
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 SCAN_V1 = "https://sealyard.dev/attestations/scan/v1"
 APPROVAL_V1 = "https://sealyard.dev/attestations/approval/v1"
+#: ``buildDefinition.internalParameters`` key naming the stage a provenance attests.
+STAGE_PARAMETER = "sealyard.dev/stage"
 
 #: Severity buckets of a scan summary, all required.
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
@@ -183,7 +186,6 @@ class Provenance:
     """
 
     predicate_type: ClassVar[str] = SLSA_PROVENANCE_V1
-    stage: ClassVar[str] = "build"
 
     build_type: str
     external_parameters: Mapping[str, Any]
@@ -209,10 +211,20 @@ class Provenance:
             _aware(self.started_on, "startedOn")
         if self.started_on is not None and self.started_on > self.finished_on:
             raise VerificationError("the build finished before it started")
+        named = self.internal_parameters.get(STAGE_PARAMETER)
+        if named is not None and (check_stage(named, STAGE_PARAMETER) == "scan"):
+            raise VerificationError("provenance cannot attest the scan stage")
 
     @property
     def timestamp(self) -> datetime:
         return self.finished_on
+
+    @property
+    def stage(self) -> str:
+        """``build``, or the stage named by the signed ``internalParameters`` entry
+        :data:`STAGE_PARAMETER` (a pipeline calling its build stage ``ci``)."""
+        named = self.internal_parameters.get(STAGE_PARAMETER)
+        return "build" if named is None else check_stage(named, STAGE_PARAMETER)
 
     def to_dict(self) -> dict[str, Any]:
         build: dict[str, Any] = {
@@ -293,6 +305,9 @@ class ScanResult:
     findings: tuple[str, ...]
     scanned_at: datetime
     findings_truncated: bool = False
+    #: Severity bucket of each listed finding (optional); lets a policy subtract an
+    #: allowlisted finding from the right count.
+    finding_ratings: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _text(self.scanner_name, "scanner.name")
@@ -321,6 +336,14 @@ class ScanResult:
             raise VerificationError("findings must be sorted and unique")
         if not isinstance(self.findings_truncated, bool):
             raise VerificationError("findingsTruncated must be a boolean")
+        if not isinstance(self.finding_ratings, Mapping):
+            raise VerificationError("findingRatings must be an object")
+        listed = set(self.findings)
+        for ident, rating in self.finding_ratings.items():
+            if ident not in listed:
+                raise VerificationError(f"findingRatings names {ident!r:.80}, not a listed finding")
+            if rating not in SEVERITIES:
+                raise VerificationError(f"findingRatings[{ident!r:.80}] is not a severity")
 
     @property
     def timestamp(self) -> datetime:
@@ -338,12 +361,15 @@ class ScanResult:
         summary: Mapping[str, int],
         findings: Iterable[str],
         scanned_at: datetime,
+        ratings: Mapping[str, str] | None = None,
     ) -> ScanResult:
         """A scan result with findings sorted, de-duplicated and cut to :data:`MAX_FINDINGS`.
 
-        Missing severities in ``summary`` count zero.
+        Missing severities in ``summary`` count zero; ``ratings`` maps finding ids to their
+        severity bucket (``critical`` … ``unknown``).
         """
         unique = sorted(set(findings))
+        kept = unique[:MAX_FINDINGS]
         return cls(
             scanner_name=scanner_name,
             scanner_version=scanner_version,
@@ -351,9 +377,10 @@ class ScanResult:
             sbom_digest=Digest(sbom_digest),
             sbom_media_type=sbom_media_type,
             summary={s: summary.get(s, 0) for s in SEVERITIES},
-            findings=tuple(unique[:MAX_FINDINGS]),
+            findings=tuple(kept),
             findings_truncated=len(unique) > MAX_FINDINGS,
             scanned_at=scanned_at,
+            finding_ratings={i: ratings[i] for i in kept if ratings and i in ratings},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -365,6 +392,7 @@ class ScanResult:
             "findings": list(self.findings),
             "findingsTruncated": self.findings_truncated,
             "scannedAt": format_time(self.scanned_at),
+            **({"findingRatings": dict(self.finding_ratings)} if self.finding_ratings else {}),
         }
 
     @classmethod
@@ -397,6 +425,7 @@ class ScanResult:
             findings=tuple(findings),
             findings_truncated=doc.get("findingsTruncated", False),
             scanned_at=parse_time(doc.get("scannedAt"), "scannedAt"),
+            finding_ratings=_object(doc.get("findingRatings", {}), "findingRatings"),
         )
 
 
