@@ -18,6 +18,7 @@ from sealyard.cli.keys import key
 from sealyard.cli.monitor import alerts, webhook
 from sealyard.cli.sbom import sbom
 from sealyard.cli.scan import scan
+from sealyard.cli.sign import copy, sign, verify
 from sealyard.cli.trust import trust
 from sealyard.errors import SealyardError
 
@@ -179,6 +180,9 @@ cli.add_command(key)
 cli.add_command(alerts)
 cli.add_command(webhook)
 cli.add_command(trust)
+cli.add_command(sign)
+cli.add_command(verify)
+cli.add_command(copy)
 
 
 def main(argv: list[str] | None = None) -> Any:

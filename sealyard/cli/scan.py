@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,9 +15,11 @@ from sealyard.cli._common import data_options, open_from_ctx
 from sealyard.cli.sbom import _creds
 
 if TYPE_CHECKING:
+    from sealyard.sbom.model import Sbom
     from sealyard.vulndb.matcher import Finding
     from sealyard.vulndb.osv import OsvRecord
     from sealyard.vulndb.store import AdvisoryStore
+    from sealyard.vulndb.suppress import Judgement
 
 __all__ = ["scan"]
 
@@ -32,6 +35,23 @@ def _advisories(store: AdvisoryStore, findings: Iterable[Finding]) -> dict[str, 
         for record in store.lookup(vulnerability):
             records.setdefault(record.id, record)
     return records
+
+
+def _attest(path: Path, sbom: Sbom, judgement: Judgement, store: AdvisoryStore) -> None:
+    from sealyard.sbom.formats.cyclonedx import to_document
+    from sealyard.vulndb.attest import scan_predicate
+
+    body = json.dumps(to_document(sbom), sort_keys=True, separators=(",", ":")).encode()
+    sbom_path = path.with_name(path.name + ".cdx.json")
+    _write(body.decode(), sbom_path)
+    doc = scan_predicate(
+        sbom_bytes=sbom_path.read_bytes(),
+        sbom_media_type="application/vnd.cyclonedx+json",
+        active=judgement.active,
+        sources=store.status(),
+    )
+    _write(json.dumps(doc, indent=2), path)
+    click.echo(f"scan predicate written to {path} (SBOM: {sbom_path})", err=True)
 
 
 def _write(text: str, output_file: Path | None) -> None:
@@ -86,6 +106,13 @@ def _write(text: str, output_file: Path | None) -> None:
     is_flag=True,
     help="Derive the CycloneDX serial number from the image digest (as `sealyard sbom`).",
 )
+@click.option(
+    "--attest",
+    "attest_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the scan-stage predicate here (for `sealyard sign --stage scan "
+    "--predicate FILE`) and the SBOM it names next to it (FILE.cdx.json).",
+)
 def scan(
     data_dir: Path | None,
     config_file: Path | None,
@@ -100,6 +127,7 @@ def scan(
     creds: str | None,
     insecure: bool | None,
     deterministic: bool,
+    attest_file: Path | None,
 ) -> None:
     """Catalog IMAGE and match its packages against the advisories in --data.
 
@@ -135,6 +163,8 @@ def scan(
         advisories=_advisories(store, result.findings) if fmt in _NEEDS_ADVISORIES else {},
     )
     _write(render(report, fmt, deterministic=deterministic), output_file)
+    if attest_file is not None:
+        _attest(attest_file, sbom, judgement, store)
 
     for warning in judgement.warnings:
         click.echo(f"warning: {warning.message}", err=True)

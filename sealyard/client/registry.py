@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import IO, BinaryIO, cast
 from urllib.parse import urlencode
 
 import httpx
@@ -155,7 +155,7 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str] | None = None,
         stream: bool = False,
-        content: bytes | None = None,
+        content: bytes | Iterator[bytes] | None = None,
     ) -> httpx.Response:
         """Send a request (with ``content`` as its body, if any), answering one auth
         challenge. Raises TransportError & co."""
@@ -301,16 +301,31 @@ class RegistryClient:
             )
         return url.raw_path.decode("ascii")
 
-    def push_blob(self, repository: str, data: bytes) -> Digest:
-        """Upload ``data`` as a blob of ``repository`` unless it is there; return its digest.
+    def has_blob(self, repository: str, digest: Digest) -> bool:
+        try:
+            self.send(
+                "HEAD", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
+            )
+        except NotFoundError:
+            return False
+        return True
 
-        Uses ``POST`` then ``PUT ?digest=`` (end-4a, end-6), which every registry supports.
-        """
+    def push_blob(self, repository: str, data: bytes) -> Digest:
+        """Upload ``data`` as a blob of ``repository`` unless it is there; return its digest."""
         digest = sha256_digest(data)
+        self.push_blob_from(repository, digest, len(data), io.BytesIO(data))
+        return digest
+
+    def push_blob_from(self, repository: str, digest: Digest, size: int, reader: IO[bytes]) -> None:
+        """Stream ``size`` bytes from ``reader`` as blob ``digest`` unless it is there.
+
+        Uses ``POST`` then one ``PUT ?digest=`` (end-4a, end-6), which every registry
+        supports; the registry verifies the digest, so a reader that lies fails the upload.
+        """
         scope = f"repository:{repository}:pull,push"
         try:
             self.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope)
-            return digest
+            return
         except NotFoundError:
             pass
         started = self.send("POST", f"/v2/{repository}/blobs/uploads/", scope=scope)
@@ -320,18 +335,22 @@ class RegistryClient:
             )
         location = self._local_path(started.headers.get("location"), "upload start")
         separator = "&" if "?" in location else "?"
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := reader.read(1024 * 1024):
+                yield chunk
+
         done = self.send(
             "PUT",
             f"{location}{separator}digest={digest}",
             scope=scope,
-            content=data,
-            headers={"Content-Type": "application/octet-stream"},
+            content=chunks() if size else b"",
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
         )
         if done.status_code != 201:
             raise TransportError(
                 f"{self.registry}: upload of {digest} answered {done.status_code}, expected 201"
             )
-        return digest
 
     def put_manifest(
         self, repository: str, reference: str, data: bytes, media_type: str

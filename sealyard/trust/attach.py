@@ -61,8 +61,10 @@ __all__ = [
     "STAGE_ANNOTATION",
     "AttachResult",
     "FetchedAttestation",
+    "add_to_referrers_tag",
     "attach",
     "fetch_attestations",
+    "list_referrers",
     "referrer_manifest",
     "referrers_tag",
     "resolve",
@@ -245,7 +247,7 @@ def attach(
         raise UntrustedDataError(
             f"{client.registry} says it linked the referrer to {pushed.subject!r}, not {digest}"
         )
-    _add_to_referrers_tag(client, repository, digest, descriptor)
+    add_to_referrers_tag(client, repository, digest, descriptor)
     return AttachResult(descriptor, manifest, used_tag_fallback=True)
 
 
@@ -264,7 +266,7 @@ def _read_referrers_tag(client: RegistryClient, repository: str, tag: str) -> li
     return [dict(e) for e in entries]
 
 
-def _add_to_referrers_tag(
+def add_to_referrers_tag(
     client: RegistryClient, repository: str, subject: Digest, descriptor: Descriptor
 ) -> None:
     tag = referrers_tag(subject)
@@ -287,9 +289,12 @@ def _add_to_referrers_tag(
     )
 
 
-def _listed_referrers(
-    client: RegistryClient, repository: str, digest: Digest, artifact_type: str
+def list_referrers(
+    client: RegistryClient, repository: str, digest: Digest, artifact_type: str | None = None
 ) -> list[Descriptor]:
+    """Descriptors of ``digest``'s referrers: the referrers API (asked to filter by
+    ``artifact_type``), or the referrers tag where the registry has none. Registries may
+    ignore the filter and the tag index is unfiltered: callers check the artifact type."""
     found = client.get_referrers(repository, digest, artifact_type)
     listed: list[Descriptor] = []
     if found is None:  # no referrers API: the tag schema
@@ -336,7 +341,7 @@ def fetch_attestations(
     digest = parse_digest(manifest_digest)
     seen: set[str] = set()
     wanted: list[Descriptor] = []
-    for entry in _listed_referrers(client, repository, digest, artifact_type):
+    for entry in list_referrers(client, repository, digest, artifact_type):
         if entry.artifact_type != artifact_type or entry.media_type != mt.OCI_MANIFEST:
             continue
         if entry.digest in seen:

@@ -112,7 +112,7 @@ class LyingClient(RegistryClient):
         scope: str,
         headers: dict[str, str] | None = None,
         stream: bool = False,
-        content: bytes | None = None,
+        content: object = None,
     ) -> httpx.Response:
         self.sent.append(f"{method} {path} {scope}")
         body = self.responses[path]
