@@ -264,6 +264,10 @@ def evaluate(
             trust=trust_info,
         )
     allowlisted = policy.allowed_ids(now)
+    # Which stage each bundle claims (unverified; it only decides which stage's keys to try:
+    # the verified predicate must then say the same). Unreadable ones are tried everywhere
+    # so their errors are reported.
+    claims = [(name, raw, _claimed_stage(raw)) for name, raw in attestations]
     results: list[StageResult] = []
     evidence: list[Evidence] = []
     for rule in policy.stages:
@@ -282,12 +286,13 @@ def evaluate(
         threshold = max(role.threshold, rule.threshold)
         accepted: list[tuple[Evidence, VerifiedAttestation]] = []
         untrusted = 0
-        for name, raw in attestations:
+        for name, raw, claimed in claims:
+            if claimed is not None and claimed != rule.name:
+                continue
             ev, verified = _judge(name, raw, role, rule, repository, digest, now)
             if verified is None:
-                # Bundles of other stages are noise here; keep the reasons that matter.
                 if "no trusted key signed" in ev.reason:
-                    untrusted += _claimed_stage(raw) == rule.name
+                    untrusted += claimed == rule.name
                 elif "attests stage" not in ev.reason:
                     evidence.append(ev)
                 continue

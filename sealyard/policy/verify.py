@@ -18,10 +18,13 @@ allowed decision must use that digest, never the tag again.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sealyard.client.copy import LayoutEndpoint, RegistryEndpoint, open_endpoint
+from sealyard.client.copy import Endpoint, LayoutEndpoint, RegistryEndpoint, open_endpoint
+from sealyard.client.registry import RegistryClient
 from sealyard.config import Limits
 from sealyard.errors import NotFoundError, UsageError
 from sealyard.oci.digest import Digest
@@ -30,11 +33,11 @@ from sealyard.oci.names import project_of
 from sealyard.oci.reference import parse_reference
 from sealyard.policy.evaluate import Decision, evaluate
 from sealyard.policy.model import parse_policy
-from sealyard.trust.attach import fetch_attestations
+from sealyard.trust.attach import FetchedAttestation, fetch_attestations
 from sealyard.trust.bundle import BUNDLE_MEDIA_TYPE
 from sealyard.trust.tufclient import TrustState, load_trust
 
-__all__ = ["default_cache_dir", "load_project_trust", "verify_image"]
+__all__ = ["TrustCache", "default_cache_dir", "load_project_trust", "verify_image"]
 
 _MAX_BUNDLE = 4 * 1024 * 1024 + 64 * 1024
 
@@ -98,6 +101,48 @@ def load_project_trust(
     )
 
 
+class _SharedClientEndpoint(RegistryEndpoint):
+    """A registry endpoint on a caller's long-lived client (kept open: tokens are reused)."""
+
+    def close(self) -> None:
+        pass
+
+
+class TrustCache:
+    """What a long-running verifier (a gate) keeps between verifications.
+
+    * verified trust states, for ``ttl`` seconds: within the TTL no metadata is fetched, so a
+      revocation or a new policy takes effect after at most ``ttl`` seconds (expiry is still
+      judged on every use);
+    * verified referrers by digest (bounded): content-addressed, so only the referrers list
+      is asked for again and new attestations are seen at once.
+
+    With a cache, a reference pinned by digest is not resolved again: the decision is about
+    the digest, and whoever pulls it verifies the content against it.
+    """
+
+    def __init__(self, ttl: float = 60.0, max_referrers: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_referrers = max_referrers
+        self._states: dict[tuple[str, str], tuple[float, TrustState]] = {}
+        self.referrers: dict[str, tuple[str, FetchedAttestation]] = {}
+
+    def get(self, key: tuple[str, str], load: Callable[[], TrustState]) -> TrustState:
+        now = time.monotonic()
+        found = self._states.get(key)
+        if found is not None and now - found[0] < self.ttl:
+            state = found[1]
+            if all(v.expires > datetime.now(UTC) for v in state.roles.values()):
+                return state
+        state = load()
+        self._states[key] = (now, state)
+        return state
+
+    def trim(self) -> None:
+        while len(self.referrers) > self.max_referrers:
+            self.referrers.pop(next(iter(self.referrers)))
+
+
 def _layout_attestations(endpoint: LayoutEndpoint, digest: Digest) -> list[tuple[str, bytes]]:
     out = []
     for ref in endpoint.referrers(digest):
@@ -129,31 +174,56 @@ def verify_image(
     offline: bool = False,
     now: datetime | None = None,
     limits: Limits | None = None,
+    trust_cache: TrustCache | None = None,
+    client: RegistryClient | None = None,
 ) -> tuple[Decision, str]:
     """Judge the image ``reference`` under the project policy ``policy``.
 
-    Returns the decision and the manifest digest it is about.
+    Returns the decision and the manifest digest it is about. A long-running caller passes
+    its own ``client`` (kept open, its tokens reused) and a ``trust_cache``.
 
     Raises:
         UsageError: unusable arguments (no root, unknown layout repository).
         VerificationError, TransportError: the trust metadata cannot be verified or fetched.
         NotFoundError: the image does not exist.
     """
-    endpoint = open_endpoint(reference, credentials=credentials, insecure=insecure, limits=limits)
+    if client is not None and not reference.startswith("oci:"):
+        parsed = parse_reference(reference.removeprefix("docker://"))
+        endpoint: Endpoint = _SharedClientEndpoint(
+            client, parsed.repository, parsed.digest or parsed.tag
+        )
+    else:
+        endpoint = open_endpoint(
+            reference, credentials=credentials, insecure=insecure, limits=limits
+        )
     try:
-        _, _, digest = endpoint.resolve()
+        pinned = (
+            parse_reference(reference.removeprefix("docker://")).digest
+            if trust_cache is not None and isinstance(endpoint, RegistryEndpoint)
+            else None
+        )
+        digest = pinned or endpoint.resolve()[2]
         repository = endpoint.repository
         registry = None
         if isinstance(endpoint, RegistryEndpoint):
             registry = parse_reference(reference.removeprefix("docker://")).registry
-        state = load_project_trust(
-            project_of(repository),
-            trust=trust,
-            root=root,
-            registry=registry,
-            insecure=insecure,
-            offline=offline,
-            now=now,
+        project = project_of(repository)
+
+        def load() -> TrustState:
+            return load_project_trust(
+                project,
+                trust=trust,
+                root=root,
+                registry=registry,
+                insecure=insecure,
+                offline=offline,
+                now=now,
+            )
+
+        state = (
+            trust_cache.get((trust or registry or "", project), load)
+            if trust_cache is not None
+            else load()
         )
         if policy not in state.policies:
             known = ", ".join(sorted(state.policies)) or "none"
@@ -161,7 +231,14 @@ def verify_image(
                 f"project {state.project!r} has no signed policy {policy!r} (policies: {known})"
             )
         if isinstance(endpoint, RegistryEndpoint):
-            fetched = fetch_attestations(endpoint.client, repository, digest)
+            fetched = fetch_attestations(
+                endpoint.client,
+                repository,
+                digest,
+                cache=trust_cache.referrers if trust_cache is not None else None,
+            )
+            if trust_cache is not None:
+                trust_cache.trim()
             attestations = [(str(f.descriptor.digest), f.bundle) for f in fetched]
         elif isinstance(endpoint, LayoutEndpoint):
             attestations = _layout_attestations(endpoint, digest)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -323,9 +324,14 @@ def fetch_attestations(
     *,
     artifact_type: str = BUNDLE_MEDIA_TYPE,
     max_referrers: int = MAX_REFERRERS,
+    cache: MutableMapping[str, tuple[str, FetchedAttestation]] | None = None,
 ) -> list[FetchedAttestation]:
     """The attestation bundles attached to ``repository@manifest_digest``, oldest first as the
     registry lists them, each verified against its digests and size limits.
+
+    ``cache`` (referrer digest → (subject, attestation)) lets a long-running verifier skip
+    refetching referrers it already verified: a referrer manifest's digest fixes its
+    content, its subject and its bundle's digest, so only the list is asked for again.
 
     Uses the referrers API and, when the registry answers 404, the referrers tag. A listed
     referrer whose manifest or bundle is gone (404) is skipped; every other inconsistency is
@@ -354,8 +360,15 @@ def fetch_attestations(
         )
     out: list[FetchedAttestation] = []
     for entry in wanted:
+        cached = cache.get(entry.digest) if cache is not None else None
+        if cached is not None and cached[0] == digest:
+            out.append(cached[1])
+            continue
         try:
-            out.append(_fetch_one(client, repository, digest, entry, artifact_type))
+            fetched = _fetch_one(client, repository, digest, entry, artifact_type)
+            if cache is not None:
+                cache[entry.digest] = (digest, fetched)
+            out.append(fetched)
         except NotFoundError:
             # Listed but gone (deleted since, or a stale referrers tag). Skipping it is safe:
             # missing evidence can only make a policy stricter, never more permissive.
