@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -48,7 +49,13 @@ __all__ = [
     "VulnAlias",
     "Vulnerability",
     "Webhook",
+    "table_of",
 ]
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of ``model``, for bulk inserts that skip the ORM's per-row work."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def now() -> float:

@@ -26,6 +26,7 @@ from sealyard.db.models import (
     PackageMatch,
     ScanPackage,
     Vulnerability,
+    table_of,
 )
 from sealyard.sbom.model import Sbom
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
@@ -152,7 +153,7 @@ class Inventory:
             new = [c for c in distinct if c not in known]
             if new:
                 s.execute(
-                    insert(InventoryPackage),
+                    insert(table_of(InventoryPackage)),
                     [
                         {
                             "ecosystem": c.ecosystem,
@@ -170,7 +171,7 @@ class Inventory:
                     for vuln, ev in evaluate_coordinates(index, c)
                 ]
                 if rows:
-                    s.execute(insert(PackageMatch), rows)
+                    s.execute(insert(table_of(PackageMatch)), rows)
                 known.update(ids)
             s.execute(
                 delete(ImageScan).where(
@@ -194,7 +195,7 @@ class Inventory:
             links = sorted({(known[c], purl) for purl, c in pairs})
             if links:
                 s.execute(
-                    insert(ScanPackage),
+                    insert(table_of(ScanPackage)),
                     [{"scan_id": scan.id, "package_id": pid, "purl": purl} for pid, purl in links],
                 )
             return ScanSummary(scan.id, len(sbom.packages), len(distinct), len(new), len(skipped))

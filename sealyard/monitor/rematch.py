@@ -35,6 +35,7 @@ from sealyard.db.models import (
     ScanPackage,
     VulnAlias,
     Vulnerability,
+    table_of,
 )
 from sealyard.monitor.alerts import lock_for_append
 from sealyard.monitor.inventory import match_row
@@ -222,13 +223,13 @@ def rematch(db: Database, ids: Sequence[str], *, now: float | None = None) -> Re
                 )
             )
         if inserts:
-            s.execute(insert(PackageMatch), inserts)
+            s.execute(insert(table_of(PackageMatch)), inserts)
 
         news = _drop_duplicates_of_known(s, news)
         alerts = _fan_out(s, news, packages, aliases, now)
         if alerts:
             lock_for_append(s)  # ids must become visible in order: webhooks keep a cursor
-            s.execute(insert(Alert), alerts)
+            s.execute(insert(table_of(Alert)), alerts)
     return RematchReport(
         records=len(ids),
         coordinates=len(evaluated),
