@@ -17,6 +17,7 @@ declare -A pkg_for=(
   [/usr/share/java/commons-io.jar]=libcommons-io-java
   [softhsm2-util]=softhsm2
   [pkcs11-tool]=opensc
+  [/bin/busybox]=busybox-static
 )
 missing=()
 for what in "${!pkg_for[@]}"; do

@@ -1,4 +1,4 @@
-"""Entry point of the ``sealyard`` command: serve, gc and the account commands."""
+"""Entry point of the ``sealyard`` command."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sealyard.cli.accounts import project, robot, user
 from sealyard.cli.db import db
 from sealyard.cli.keys import key
 from sealyard.cli.monitor import alerts, webhook
+from sealyard.cli.run import run
 from sealyard.cli.sbom import sbom
 from sealyard.cli.scan import scan
 from sealyard.cli.sign import copy, sign, verify
@@ -183,6 +184,7 @@ cli.add_command(trust)
 cli.add_command(sign)
 cli.add_command(verify)
 cli.add_command(copy)
+cli.add_command(run)
 
 
 def main(argv: list[str] | None = None) -> Any:

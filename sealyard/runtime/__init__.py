@@ -1,0 +1,1 @@
+"""Running containers with hardened defaults, and auditing container configurations."""
