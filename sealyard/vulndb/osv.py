@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sealyard.errors import UntrustedDataError
@@ -55,6 +56,11 @@ class Affected:
     ecosystem_specific: Mapping[str, Any] = field(default_factory=dict)
     database_specific: Mapping[str, Any] = field(default_factory=dict)
     severity: tuple[Mapping[str, str], ...] = ()
+
+    @cached_property
+    def version_set(self) -> frozenset[str]:
+        """``versions`` as a set: advisories often list hundreds of affected versions."""
+        return frozenset(self.versions)
 
 
 @dataclass(frozen=True)
@@ -287,7 +293,7 @@ def affects(affected: Affected, version: str, scheme: VersionScheme) -> bool:
     Raises:
         InvalidVersionError: ``version`` or a range bound does not parse in ``scheme``.
     """
-    if version in affected.versions:
+    if affected.versions and version in affected.version_set:
         return True
     ranges = [r for r in affected.ranges if r.type in ("SEMVER", "ECOSYSTEM")]
     if not ranges:
