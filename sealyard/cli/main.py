@@ -13,7 +13,9 @@ import click
 from sealyard import __version__
 from sealyard.cli._common import data_options, emit, open_from_ctx, output_option, settings_from
 from sealyard.cli.accounts import project, robot, user
+from sealyard.cli.audit import audit
 from sealyard.cli.db import db
+from sealyard.cli.gate import gate
 from sealyard.cli.keys import key
 from sealyard.cli.monitor import alerts, webhook
 from sealyard.cli.run import run
@@ -181,6 +183,8 @@ cli.add_command(key)
 cli.add_command(alerts)
 cli.add_command(webhook)
 cli.add_command(trust)
+cli.add_command(gate)
+cli.add_command(audit)
 cli.add_command(sign)
 cli.add_command(verify)
 cli.add_command(copy)

@@ -1,0 +1,1 @@
+"""Tests of the container configuration, Dockerfile and host audits."""
