@@ -201,25 +201,28 @@ def _merge(
             owner[n] = number
     findings = []
     for names, members in groups.values():
-        members.sort(key=lambda m: m[0].id)
+        if len(members) > 1:
+            members.sort(key=lambda m: m[0].id)
         record_ids = [r.id for r, _ in members]
         shown = _display_id(names, record_ids)
         fixed = {v for _, ev in members for v in ev.fixed}
-        states = [ev.fix_state for _, ev in members]
         scores = [ev.score for _, ev in members if ev.score is not None]
-        severity: list[Mapping[str, str]] = []
+        severity: dict[tuple[str, str], Mapping[str, str]] = {}
         for _, ev in members:
-            severity += [s for s in ev.severity if s not in severity]
+            for s in ev.severity:
+                severity.setdefault((s.get("type", ""), s.get("score", "")), s)
         findings.append(
             Finding(
                 vulnerability=shown,
                 aliases=tuple(sorted(names - {shown})),
                 package=package,
                 coordinates=coords,
-                fixed=tuple(sorted(fixed, key=vs.cached_key)),
+                fixed=tuple(sorted(fixed, key=vs.cached_key)) if len(fixed) > 1 else tuple(fixed),
                 summary=next((r.summary for r, _ in members if r.summary), ""),
-                severity=tuple(severity),
-                fix_state="fixed" if fixed else min(states, key=FIX_STATES.index),
+                severity=tuple(severity.values()),
+                fix_state="fixed"
+                if fixed
+                else min((ev.fix_state for _, ev in members), key=FIX_STATES.index),
                 rating=max((ev.rating for _, ev in members), key=rating_rank),
                 cvss_score=max(scores) if scores else None,
                 records=tuple(record_ids),

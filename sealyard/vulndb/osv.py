@@ -248,26 +248,28 @@ def _compile(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
 
 
 def _compiled(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
-    """:func:`_compile`, memoised per scheme instance by the events themselves.
+    """:func:`_compile`, memoised per scheme instance and events tuple.
 
     Advisories repeat the same ranges for every package version looked up; a bound that does
-    not parse is remembered too and raised again.
+    not parse is remembered too and raised again. The memo is keyed by the tuple's identity
+    (hashing events on every lookup costs more than compiling) and keeps the tuple alive, so
+    an identity is never reused while its entry exists.
     """
-    memo: dict[tuple[Event, ...], _Compiled | InvalidVersionError] = scheme.__dict__.setdefault(
-        "_ranges", {}
+    memo: dict[int, tuple[tuple[Event, ...], _Compiled | InvalidVersionError]] = (
+        scheme.__dict__.setdefault("_ranges", {})
     )
-    found = memo.get(events)
-    if found is None:
+    entry = memo.get(id(events))
+    if entry is None or entry[0] is not events:
         try:
-            found = _compile(events, scheme)
+            found: _Compiled | InvalidVersionError = _compile(events, scheme)
         except InvalidVersionError as exc:
             found = exc
         if len(memo) > 200_000:
             memo.clear()
-        memo[events] = found
-    if isinstance(found, InvalidVersionError):
-        raise found
-    return found
+        entry = memo[id(events)] = (events, found)
+    if isinstance(entry[1], InvalidVersionError):
+        raise entry[1]
+    return entry[1]
 
 
 def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
