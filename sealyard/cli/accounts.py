@@ -9,13 +9,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sealyard.cli._common import data_options, emit, fmt_time, open_from_ctx, output_option
-from sealyard.registry.rbac import ROLES
+from sealyard.registry.rbac import ROBOT_ACTIONS, ROLES
 
 if TYPE_CHECKING:
     from sealyard.registry.app import Registry
@@ -153,18 +154,151 @@ def project_list(data_dir: Path | None, config_file: Path | None, output: str) -
     emit(registry.accounts.list_projects(), ["name", "public", "created_at"], output)
 
 
+_ALLOW = re.compile(
+    r"^(?P<id>[^:\s]+(?::[^:\s]+)*?):(?P<expires>\d{4}-\d{2}-\d{2}):(?P<reason>.+)$"
+)
+_PREVENT = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+
+
+def _allow_entry(spec: str) -> dict[str, str]:
+    match = _ALLOW.fullmatch(spec.strip())
+    if match is None or not match.group("reason").strip():
+        raise click.BadParameter(
+            f"{spec!r} is not ID:YYYY-MM-DD:REASON (e.g. CVE-2024-3651:2027-01-31:not reachable)",
+            param_hint="--allow",
+        )
+    return {
+        "id": match.group("id"),
+        "expires": match.group("expires"),
+        "reason": match.group("reason").strip(),
+    }
+
+
 @project.command("set")
 @data_options
 @click.argument("name")
 @click.option("--public/--private", default=None, help="Allow or refuse anonymous pulls.")
+@click.option(
+    "--policy",
+    metavar="POLICY",
+    help="Refuse pulls of images that do not satisfy this policy of the project's trust root.",
+)
+@click.option("--no-policy", is_flag=True, help="Stop enforcing signatures on pull.")
+@click.option(
+    "--prevent-vulnerable",
+    type=click.Choice(_PREVENT, case_sensitive=False),
+    help="Refuse pulls of images with a finding rated at least this (not allowlisted), and "
+    "of images not scanned yet.",
+)
+@click.option("--no-prevent-vulnerable", is_flag=True, help="Stop refusing vulnerable images.")
+@click.option(
+    "--allow",
+    "allows",
+    multiple=True,
+    metavar="ID:YYYY-MM-DD:REASON",
+    help="Accept a vulnerability until (not including) a date, saying why; replaces an "
+    "entry with the same id (repeatable).",
+)
+@click.option(
+    "--unallow", "unallows", multiple=True, metavar="ID", help="Remove an allowlist entry."
+)
+@click.option("--clear-allowlist", is_flag=True, help="Remove every allowlist entry first.")
+@click.option(
+    "--scan-on-push/--no-scan-on-push", default=None, help="Scan pushed images (default on)."
+)
 def project_set(
-    data_dir: Path | None, config_file: Path | None, name: str, public: bool | None
+    data_dir: Path | None,
+    config_file: Path | None,
+    name: str,
+    public: bool | None,
+    policy: str | None,
+    no_policy: bool,
+    prevent_vulnerable: str | None,
+    no_prevent_vulnerable: bool,
+    allows: tuple[str, ...],
+    unallows: tuple[str, ...],
+    clear_allowlist: bool,
+    scan_on_push: bool | None,
 ) -> None:
-    """Change project settings."""
+    """Change a project's visibility and pull gate settings.
+
+    \b
+    sealyard project set team --policy production --prevent-vulnerable HIGH \\
+        --allow CVE-2024-3651:2027-01-31:"not reachable, see SEC-42"
+    """
+    if policy is not None and no_policy:
+        raise click.UsageError("--policy and --no-policy contradict each other")
+    if prevent_vulnerable is not None and no_prevent_vulnerable:
+        raise click.UsageError("--prevent-vulnerable and --no-prevent-vulnerable contradict")
+    entries = [_allow_entry(spec) for spec in allows]
+    changes: dict[str, Any] = {}
+    if policy is not None or no_policy:
+        changes["policy"] = policy
+    if prevent_vulnerable is not None or no_prevent_vulnerable:
+        changes["prevent_vulnerable"] = prevent_vulnerable.upper() if prevent_vulnerable else None
+    if scan_on_push is not None:
+        changes["scan_on_push"] = scan_on_push
     registry = open_from_ctx(data_dir, config_file)
-    registry.accounts.set_project(name, public=public)
-    _audit(registry, "project.update", f"project:{name}", public=public)
+    if entries or unallows or clear_allowlist:
+        kept: list[dict[str, str]] = (
+            []
+            if clear_allowlist
+            else registry.accounts.project_settings(name).to_dict()["allowlist"]
+        )
+        unknown = sorted(set(unallows) - {e["id"] for e in kept})
+        if unknown:
+            raise click.BadParameter(
+                f"not in the allowlist of {name}: {', '.join(unknown)}", param_hint="--unallow"
+            )
+        replaced = {e["id"] for e in entries} | set(unallows)
+        changes["allowlist"] = [e for e in kept if e["id"] not in replaced] + entries
+    if public is None and not changes:
+        raise click.UsageError("nothing to change; see --help")
+    settings = registry.accounts.update_project(name, public=public, settings=changes)
+    detail: dict[str, Any] = {"public": public}
+    if changes:
+        shown = settings.to_dict()
+        detail["settings"] = {k: shown[k] for k in changes}
+    _audit(registry, "project.update", f"project:{name}", **detail)
     click.echo(f"updated project {name}")
+    if changes:
+        _show_settings(settings.to_dict())
+
+
+def _show_settings(settings: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from sealyard.registry.project_settings import ProjectSettings
+
+    parsed = ProjectSettings.from_dict(settings)
+    now = datetime.now(UTC)
+    click.echo(f"policy:             {settings['policy'] or '(none: signatures not enforced)'}")
+    click.echo(f"prevent vulnerable: {settings['prevent_vulnerable'] or '(off)'}")
+    click.echo(f"scan on push:       {'on' if settings['scan_on_push'] else 'off'}")
+    if not parsed.allowlist:
+        click.echo("allowlist:          (empty)")
+        return
+    click.echo("allowlist:")
+    for shown, entry in zip(settings["allowlist"], parsed.allowlist, strict=True):
+        state = "" if entry.active(now) else "  [expired]"
+        click.echo(f"  {shown['id']}  until {shown['expires']}  {shown['reason']}{state}")
+
+
+@project.command("show")
+@data_options
+@click.argument("name")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def project_show(data_dir: Path | None, config_file: Path | None, name: str, output: str) -> None:
+    """Show a project's visibility and pull gate settings."""
+    registry = open_from_ctx(data_dir, config_file)
+    info = registry.accounts.project(name)
+    settings = registry.accounts.project_settings(name).to_dict()  # raises for a missing one
+    public = bool(info and info.public)
+    if output == "json":
+        click.echo(json.dumps({"name": name, "public": public, "settings": settings}, indent=2))
+        return
+    click.echo(f"project:            {name} ({'public' if public else 'private'})")
+    _show_settings(settings)
 
 
 @project.command("delete")
@@ -238,7 +372,8 @@ def robot() -> None:
     multiple=True,
     required=True,
     metavar="PROJECT=ACTIONS",
-    help="Grant actions in a project, e.g. library=pull,push (repeatable; * = all).",
+    help="Grant actions in a project, e.g. library=pull,push or team=pull,promote "
+    f"({', '.join(sorted(ROBOT_ACTIONS))}; repeatable; * = every project).",
 )
 @click.option(
     "--expires-days",

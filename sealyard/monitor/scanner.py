@@ -28,8 +28,10 @@ from sealyard.errors import DigestMismatchError, SizeLimitError
 from sealyard.monitor.inventory import Inventory, ScanSummary
 from sealyard.oci import mediatypes as mt
 from sealyard.oci.digest import Digest, parse_digest, sha256_digest
+from sealyard.oci.names import project_of
 from sealyard.oci.platform import host_platform
 from sealyard.oci.verify import VerifyingReader
+from sealyard.registry.project_settings import scan_on_push
 from sealyard.registry.store import RegistryStore
 from sealyard.sbom.formats.cyclonedx import to_document
 from sealyard.sbom.scan import scan_image
@@ -79,6 +81,8 @@ class ImageScanner:
 
     def handle_pushed(self, payload: dict[str, Any]) -> ScanOutcome:
         reason = self.wants(payload)
+        if reason is None and not scan_on_push(self.db, project_of(str(payload["repository"]))):
+            reason = "scan on push is off for the project"
         if reason is not None:
             return ScanOutcome("skipped", reason)
         return self.scan(str(payload["repository"]), str(payload["digest"]))

@@ -45,6 +45,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "StageRule",
+    "parse_allowlist",
     "parse_duration",
     "parse_policy",
 ]
@@ -133,7 +134,12 @@ class Policy:
         return next((s for s in self.stages if s.name == name), None)
 
 
-def _allowlist(value: Any) -> tuple[AllowlistEntry, ...]:
+def parse_allowlist(value: Any) -> tuple[AllowlistEntry, ...]:
+    """Allowlist entries (``[{id, expires, reason}, …]``) as policies and projects write them.
+
+    Raises:
+        PolicyError: an entry lacks an id, an expiry or a reason.
+    """
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -228,6 +234,6 @@ def parse_policy(raw: bytes) -> Policy:
         name=name,
         stages=_stages(body.get("stages"), default_age),
         repositories=tuple(patterns),
-        allowlist=_allowlist(body.get("allowlist")),
+        allowlist=parse_allowlist(body.get("allowlist")),
         raw=raw,
     )

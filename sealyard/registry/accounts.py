@@ -29,7 +29,8 @@ from sealyard.errors import (
     UsageError,
 )
 from sealyard.registry.passwords import hash_secret, new_secret, verify_secret
-from sealyard.registry.rbac import ACTIONS, ROLES, Principal
+from sealyard.registry.project_settings import SETTINGS_KEYS, ProjectSettings
+from sealyard.registry.rbac import ROBOT_ACTIONS, ROLES, Principal
 
 __all__ = ["AccountService", "ProjectInfo", "RobotCreated"]
 
@@ -191,13 +192,50 @@ class AccountService:
         return info
 
     def set_project(self, name: str, *, public: bool | None = None, **settings: Any) -> None:
+        """Change visibility and/or settings (validated, see :meth:`update_project`)."""
+        self.update_project(name, public=public, settings=settings)
+
+    def update_project(
+        self,
+        name: str,
+        *,
+        public: bool | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> ProjectSettings:
+        """Change a project's visibility and settings in one transaction; return the settings.
+
+        ``settings`` holds the settings to change (a key given replaces that setting); the
+        result must be valid as a whole.
+
+        Raises:
+            NotFoundError: no such project.
+            SettingsError: an unknown setting or an invalid value (nothing is changed).
+        """
+        changes = dict(settings or {})
         with self.db.session() as s:
             project = self._project(s, name)
+            stored = dict(project.settings or {})
+            known = {k: v for k, v in stored.items() if k in SETTINGS_KEYS}
+            updated = ProjectSettings.from_dict({**known, **changes})
             if public is not None:
                 project.public = public
-            if settings:
-                project.settings = {**project.settings, **settings}
+            if changes:
+                # Only the keys given are written: unset settings keep meaning "the default".
+                normalised = updated.to_dict()
+                project.settings = {**stored, **{k: normalised[k] for k in changes}}
         self.invalidate()
+        return updated
+
+    def project_settings(self, name: str) -> ProjectSettings:
+        """The validated settings of project ``name`` (read now, not from the cache).
+
+        Raises:
+            NotFoundError: no such project.
+            SettingsError: the stored settings are invalid.
+        """
+        with self.db.session() as s:
+            stored = dict(self._project(s, name).settings or {})
+        return ProjectSettings.from_stored(stored)
 
     def delete_project(self, name: str) -> None:
         with self.db.session() as s:
@@ -281,9 +319,11 @@ class AccountService:
         clean: dict[str, list[str]] = {}
         with self.db.session() as s:
             for project, actions in permissions.items():
-                bad = set(actions) - (ACTIONS - {"admin"})
+                bad = set(actions) - ROBOT_ACTIONS
                 if bad:
-                    raise UsageError(f"robots may pull, push or delete, not {sorted(bad)}")
+                    raise UsageError(
+                        f"robots may pull, push or delete (or promote), not {sorted(bad)}"
+                    )
                 if project != "*":
                     self._project(s, project)
                 clean[project] = sorted(set(actions))

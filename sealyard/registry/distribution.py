@@ -24,9 +24,12 @@ from sealyard.errors import (
     SealyardError,
 )
 from sealyard.oci.digest import Digest, parse_digest
+from sealyard.oci.manifest import ParsedManifest, parse_manifest
 from sealyard.oci.mediatypes import OCI_INDEX
-from sealyard.oci.names import validate_repository, validate_tag
+from sealyard.oci.names import project_of, validate_repository, validate_tag
 from sealyard.registry.auth import Caller
+from sealyard.registry.gate import PullGate, is_image
+from sealyard.registry.rbac import promote_only
 from sealyard.registry.responses import API_VERSION_HEADERS, OciError, from_exception
 from sealyard.registry.store import BlobUnknownError, is_digest
 
@@ -66,6 +69,7 @@ class DistributionAPI:
         self.r = registry
         self.store = registry.store
         self.auth = registry.authenticator
+        self.gate = PullGate(registry)
 
     async def dispatch(self, request: Request) -> Response:
         path = request.path_params.get("path", "")
@@ -353,6 +357,18 @@ class DistributionAPI:
         await self._require(request, caller, name, "pull")
         self._check_reference(reference)
         record, data = await self._call(self.store.read_manifest, name, reference, manifest=True)
+        decision = await run_in_threadpool(
+            self.gate.check,
+            caller,
+            name,
+            record.digest,
+            record.media_type,
+            data,
+            reference=reference,
+            method=request.method,
+        )
+        if decision is not None and not decision.allowed:
+            raise OciError("DENIED", decision.message(), 403)
         headers = _headers(
             **{"Docker-Content-Digest": record.digest, "Content-Length": str(record.size)}
         )
@@ -391,6 +407,14 @@ class DistributionAPI:
                     raise OciError("MANIFEST_INVALID", f"manifest exceeds {limit} bytes", 413)
         except ClientDisconnect:
             return Response(status_code=400)
+        if promote_only(caller.principal, project_of(name)):
+            await run_in_threadpool(
+                self._check_promotion,
+                caller,
+                name,
+                bytes(body),
+                request.headers.get("content-type"),
+            )
         parsed = await self._call(
             self.store.put_manifest,
             name,
@@ -408,6 +432,44 @@ class DistributionAPI:
         if parsed.subject is not None:
             headers["OCI-Subject"] = parsed.subject.digest
         return Response(status_code=201, headers=headers)
+
+    def _check_promotion(
+        self, caller: Caller, name: str, body: bytes, content_type: str | None
+    ) -> None:
+        """Refuse new image content from a robot whose push right is ``promote`` only.
+
+        It may push referrer artifacts (a ``subject`` and no image config: attestations,
+        SBOMs) and re-push — i.e. tag — manifests the repository already holds.
+        """
+        limits = self.r.settings.limits
+        try:
+            parsed: ParsedManifest = parse_manifest(
+                body,
+                content_type,
+                max_bytes=limits.max_manifest_bytes,
+                max_depth=limits.max_json_depth,
+            )
+        except SealyardError as exc:
+            raise from_exception(exc, manifest=True) from exc
+        if parsed.subject is not None and not is_image(parsed):
+            return
+        if self.store.resolve(name, parsed.digest) is not None:
+            return
+        self.r.audit.record(
+            caller.name,
+            "push",
+            f"{name}@{parsed.digest}",
+            outcome="denied",
+            remote_addr=caller.remote_addr,
+            reason="promote only",
+        )
+        raise OciError(
+            "DENIED",
+            f"{caller.name} may only promote in project {project_of(name)!r}: it can push "
+            "attestations and SBOMs (manifests with a subject) and tag manifests already in "
+            f"{name}, but {parsed.digest} is new image content",
+            403,
+        )
 
     async def delete_manifest(
         self, request: Request, caller: Caller, name: str, reference: str

@@ -41,7 +41,7 @@ from sealyard.monitor.webhooks import WebhookService
 from sealyard.registry.accounts import ROBOT_PREFIX
 from sealyard.registry.auth import parse_basic
 from sealyard.registry.openapi import openapi_document
-from sealyard.registry.rbac import ROLES, Principal, actions_for
+from sealyard.registry.rbac import ROBOT_ACTIONS, ROLES, Principal, actions_for
 
 if TYPE_CHECKING:
     from sealyard.registry.app import Registry
@@ -50,7 +50,6 @@ __all__ = ["ApiError", "ManagementAPI", "management_app"]
 
 MAX_BODY = 64 * 1024
 MAX_AUDIT_LIMIT = 1000
-ROBOT_ACTIONS = frozenset({"pull", "push", "delete"})
 BASIC_CHALLENGE = 'Basic realm="sealyard"'
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _LIMIT = re.compile(r"[0-9]{1,4}")  # not str.isdigit: it accepts "²", which int() refuses
@@ -342,16 +341,33 @@ class ManagementAPI:
         return JSONResponse(self._project_json(call, self._project_row(name)), 201)
 
     def get_project(self, call: Call) -> Response:
+        """The project; its settings too for callers granted anything in it (not merely
+        pulling a public project: the allowlist's reasons are the project's business)."""
         name = self._need_project(call, "pull")
-        return JSONResponse(self._project_json(call, self._project_row(name)))
+        out = self._project_json(call, self._project_row(name))
+        if actions_for(call.principal, name, public=False):
+            out["settings"] = self.accounts.project_settings(name).to_dict()
+        return JSONResponse(out)
 
     def update_project(self, call: Call) -> Response:
+        """Change visibility and/or settings; ``settings`` holds only the settings to change."""
         name = self._need_project(call, "admin", "project.update")
-        call.fields({"public"}, frozenset({"public"}))
-        public = call.bool_field("public")
-        self.accounts.set_project(name, public=public)
-        self._audit(call, "project.update", f"project:{name}", public=public)
-        return JSONResponse(self._project_json(call, self._project_row(name)))
+        call.fields({"public", "settings"})
+        if not call.body:
+            raise _invalid("missing field(s): public and/or settings")
+        public = call.bool_field("public") if "public" in call.body else None
+        changes = call.body.get("settings", {})
+        if not isinstance(changes, dict):
+            raise _invalid("field 'settings' must be an object of the settings to change")
+        settings = self.accounts.update_project(name, public=public, settings=changes)
+        detail: dict[str, Any] = {} if public is None else {"public": public}
+        if "settings" in call.body:
+            shown = settings.to_dict()
+            detail["settings"] = {k: shown[k] for k in changes}
+        self._audit(call, "project.update", f"project:{name}", **detail)
+        out = self._project_json(call, self._project_row(name))
+        out["settings"] = settings.to_dict()
+        return JSONResponse(out)
 
     def delete_project(self, call: Call) -> Response:
         name = call.path("project")

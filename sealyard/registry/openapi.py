@@ -10,7 +10,8 @@ import copy
 from typing import Any
 
 from sealyard.monitor.alerts import KINDS, MAX_LIMIT
-from sealyard.registry.rbac import ROLES
+from sealyard.registry.project_settings import MAX_ALLOWLIST, PREVENT_RATINGS
+from sealyard.registry.rbac import ROBOT_ACTIONS, ROLES
 from sealyard.vulndb.ratings import RATINGS
 
 __all__ = ["ERROR_CODES", "openapi_document"]
@@ -61,7 +62,39 @@ _KIND: JSON = {"type": "string", "enum": list(KINDS)}
 _ACTIONS: JSON = {
     "type": "array",
     "minItems": 1,
-    "items": {"type": "string", "enum": ["pull", "push", "delete"]},
+    "items": {"type": "string", "enum": sorted(ROBOT_ACTIONS)},
+    "description": "promote: push limited to attestations/SBOMs and tags of stored manifests",
+}
+_SETTINGS_PROPERTIES: dict[str, JSON] = {
+    "policy": {
+        "type": ["string", "null"],
+        "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$",
+        "description": "policy of the project's published trust root that pulls must satisfy; "
+        "null: no signature enforcement",
+    },
+    "prevent_vulnerable": {
+        "type": ["string", "null"],
+        "enum": [*PREVENT_RATINGS, None],
+        "description": "refuse pulls of images with a finding rated at least this that is not "
+        "allowlisted, and of images not scanned yet; null: off",
+    },
+    "allowlist": {
+        **_array(
+            _object(
+                ["id", "expires", "reason"],
+                id={"type": "string", "examples": ["CVE-2024-3651"]},
+                expires={
+                    "type": "string",
+                    "examples": ["2027-01-31", "2027-01-31T12:00:00Z"],
+                    "description": "date or time (UTC) from which the entry no longer applies",
+                },
+                reason={"type": "string", "minLength": 1},
+            )
+        ),
+        "maxItems": MAX_ALLOWLIST,
+        "description": "accepted vulnerabilities (ids unique), for prevent_vulnerable",
+    },
+    "scan_on_push": {"type": "boolean", "description": "scan images when pushed"},
 }
 
 _SCHEMAS: JSON = {
@@ -90,9 +123,21 @@ _SCHEMAS: JSON = {
         created_at=_TIME,
         role={"type": ["string", "null"], "description": "the caller's role, if a member"},
         actions={**_array(_STR), "description": "what the caller may do in the project"},
+        settings={
+            **_ref("ProjectSettings"),
+            "description": "GET and PATCH of one project, for callers granted anything in it",
+        },
     ),
     "ProjectCreate": _object(["name"], name=_STR, public={**_BOOL, "default": False}),
-    "ProjectUpdate": _object(["public"], public=_BOOL),
+    "ProjectUpdate": {
+        **_object([], public=_BOOL, settings=_ref("ProjectSettingsChange")),
+        "minProperties": 1,
+    },
+    "ProjectSettings": _object(list(_SETTINGS_PROPERTIES), **_SETTINGS_PROPERTIES),
+    "ProjectSettingsChange": {
+        **_object([], **_SETTINGS_PROPERTIES),
+        "description": "only the settings to change; the result is validated as a whole",
+    },
     "Member": _object(["username", "role"], username=_STR, role=_ROLE),
     "MemberRole": _object(["role"], role=_ROLE),
     "Robot": _object(
@@ -390,10 +435,15 @@ _PATHS: JSON = {
         ),
         "patch": _op(
             "updateProject",
-            "Change visibility (project-admin)",
+            "Change visibility and/or settings (project-admin)",
             result=_ref("Project"),
             errors=("401", "403", "404"),
             body="ProjectUpdate",
+            description=(
+                "Settings: the policy pulls must satisfy, prevent_vulnerable with its "
+                "allowlist, scan_on_push (see docs/registry-gate.md). Audited as "
+                "project.update with the changed values."
+            ),
         ),
         "delete": _op(
             "deleteProject",

@@ -11,13 +11,29 @@ system admin            everything, everywhere
 ======================  =====================================
 
 Public projects additionally allow anyone, including anonymous clients, to pull.
+
+Robot accounts hold explicit grants per project: ``pull``, ``push``, ``delete`` and
+``promote``. ``promote`` is push for CI stages that judge images rather than build them: it
+travels as the wire action ``push`` (so tokens and clients need nothing new), but a robot whose
+push right comes from ``promote`` alone (:func:`promote_only`) may only push blobs, referrer
+artifacts (attestations, SBOMs: manifests with a ``subject`` that are not images) and tags of
+manifests already in the repository — never new image content. The registry enforces that on
+manifest upload.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ACTIONS", "ROLES", "Principal", "actions_for"]
+__all__ = [
+    "ACTIONS",
+    "PROMOTE",
+    "ROBOT_ACTIONS",
+    "ROLES",
+    "Principal",
+    "actions_for",
+    "promote_only",
+]
 
 ROLES: dict[str, frozenset[str]] = {
     "guest": frozenset({"pull"}),
@@ -26,6 +42,9 @@ ROLES: dict[str, frozenset[str]] = {
     "project-admin": frozenset({"pull", "push", "delete", "admin"}),
 }
 ACTIONS = frozenset({"pull", "push", "delete", "admin"})
+PROMOTE = "promote"
+#: What a robot may be granted (robots never administer).
+ROBOT_ACTIONS = frozenset({"pull", "push", "delete", PROMOTE})
 ANONYMOUS = "anonymous"
 
 
@@ -62,7 +81,26 @@ def actions_for(principal: Principal, project: str, *, public: bool) -> frozense
         if role is not None:
             granted |= ROLES.get(role, frozenset())
     elif principal.kind == "robot":
-        granted |= principal.robot_permissions.get(project, frozenset())
-        granted |= principal.robot_permissions.get("*", frozenset())
+        grants = _robot_grants(principal, project)
+        granted |= grants
+        if PROMOTE in grants:
+            granted.add("push")  # limited to promotion: see promote_only()
         granted.discard("admin")  # robots never administer, whatever their row says
     return frozenset(granted & ACTIONS)
+
+
+def _robot_grants(principal: Principal, project: str) -> frozenset[str]:
+    return principal.robot_permissions.get(project, frozenset()) | principal.robot_permissions.get(
+        "*", frozenset()
+    )
+
+
+def promote_only(principal: Principal, project: str) -> bool:
+    """Whether ``principal``'s push right in ``project`` is the limited one of ``promote``.
+
+    True for a robot granted ``promote`` but not ``push`` there (directly or through ``*``).
+    """
+    if principal.kind != "robot" or principal.is_admin:
+        return False
+    grants = _robot_grants(principal, project)
+    return PROMOTE in grants and "push" not in grants
