@@ -17,7 +17,7 @@ from sealyard.cli.audit import audit
 from sealyard.cli.db import db
 from sealyard.cli.gate import gate
 from sealyard.cli.keys import key
-from sealyard.cli.monitor import alerts, webhook
+from sealyard.cli.monitor import alerts, findings, webhook
 from sealyard.cli.run import run
 from sealyard.cli.sbom import sbom
 from sealyard.cli.scan import scan
@@ -181,6 +181,7 @@ cli.add_command(scan)
 cli.add_command(db)
 cli.add_command(key)
 cli.add_command(alerts)
+cli.add_command(findings)
 cli.add_command(webhook)
 cli.add_command(trust)
 cli.add_command(gate)

@@ -79,6 +79,54 @@ def alerts(
     emit(table, [*columns, "digest"], output)
 
 
+@click.command()
+@data_options
+@click.argument("image")
+@output_option
+def findings(data_dir: Path | None, config_file: Path | None, image: str, output: str) -> None:
+    """Current findings of a stored image (PROJECT/REPO:TAG or PROJECT/REPO@DIGEST).
+
+    What scan on push found, kept current as advisories are imported — no rescan.
+    """
+    from sealyard.errors import NotFoundError
+    from sealyard.monitor.inventory import Inventory
+
+    repository, _, digest = image.partition("@")
+    tag = "latest"
+    if not digest and ":" in image:
+        repository, _, tag = image.rpartition(":")
+    registry = open_from_ctx(data_dir, config_file)
+    try:
+        record = registry.store.resolve(repository, digest or tag)
+        if record is None:
+            raise NotFoundError(f"no image {image} in the registry")
+        inventory = Inventory(registry.db)
+        scan = inventory.scan(repository, record.digest)
+        rows = inventory.findings(repository, record.digest)
+    finally:
+        registry.close()
+    if scan is None:
+        click.echo(f"{repository}@{record.digest} has not been scanned yet", err=True)
+    elif scan["status"] != "ok":
+        click.echo(f"the scan of {repository}@{record.digest} failed: {scan['error']}", err=True)
+    if output == "json":
+        click.echo(json.dumps({"digest": record.digest, "scan": scan, "findings": rows}, indent=2))
+        return
+    emit(
+        [
+            {
+                "vulnerability": f["vulnerability"],
+                "rating": f["rating"],
+                "package": f"{f['package']['name']} {f['package']['version']}",
+                "fixed": ", ".join(f["fixedVersions"]) or f["fixState"],
+            }
+            for f in rows
+        ],
+        ["vulnerability", "rating", "package", "fixed"],
+        output,
+    )
+
+
 @click.group()
 def webhook() -> None:
     """Manage webhooks that receive alerts (signed JSON POSTs)."""

@@ -38,6 +38,7 @@ from sealyard.errors import (
 from sealyard.monitor.alerts import KINDS, AlertQuery
 from sealyard.monitor.alerts import MAX_LIMIT as MAX_ALERTS_LIMIT
 from sealyard.monitor.webhooks import WebhookService
+from sealyard.oci.names import project_of
 from sealyard.registry.accounts import ROBOT_PREFIX
 from sealyard.registry.auth import parse_basic
 from sealyard.registry.openapi import openapi_document
@@ -191,6 +192,7 @@ class ManagementAPI:
             r("/projects/{project}/robots", GET=self.list_robots, POST=self.create_robot),
             r("/projects/{project}/robots/{name}", DELETE=self.delete_robot),
             r("/projects/{project}/repositories", GET=self.list_repositories),
+            r("/projects/{project}/findings", GET=self.findings),
             r("/users", GET=self.list_users, POST=self.create_user),
             r("/users/{username}/password", PUT=self.set_password),
             r("/audit-log", GET=self.audit_log),
@@ -487,6 +489,26 @@ class ManagementAPI:
         with self.registry.db.session() as s:
             rows = [{"name": n, "created_at": c, "tags": t} for n, c, t in s.execute(stmt)]
         return JSONResponse(rows)
+
+    def findings(self, call: Call) -> Response:
+        from sealyard.monitor.inventory import Inventory
+
+        project = self._need_project(call, "pull")
+        repository = call.query("repository") or ""
+        if project_of(repository) != project or "/" not in repository:
+            raise _invalid(f"repository must name a repository of project {project!r}")
+        record = self.registry.store.resolve(repository, call.query("reference") or "latest")
+        if record is None:
+            raise NotFoundError(f"no image {call.query('reference') or 'latest'} in {repository}")
+        inventory = Inventory(self.registry.db)
+        return JSONResponse(
+            {
+                "repository": repository,
+                "digest": record.digest,
+                "scan": inventory.scan(repository, record.digest),
+                "findings": inventory.findings(repository, record.digest),
+            }
+        )
 
     # users
     def list_users(self, call: Call) -> Response:

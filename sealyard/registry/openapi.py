@@ -214,6 +214,13 @@ _SCHEMAS: JSON = {
         remote_addr=_STR,
         detail={"type": "object"},
     ),
+    "Findings": _object(
+        ["repository", "digest", "scan", "findings"],
+        repository=_STR,
+        digest=_STR,
+        scan={"type": ["object", "null"]},
+        findings=_array({"type": "object"}),
+    ),
     "Alert": _object(
         [
             "id",
@@ -513,6 +520,25 @@ _PATHS: JSON = {
             result=_array(_ref("Repository")),
             errors=("401", "403", "404"),
             anonymous=True,
+        ),
+    },
+    "/projects/{project}/findings": {
+        "parameters": _path_params("project"),
+        "get": _op(
+            "getFindings",
+            "The stored scan of an image and its current findings (pull rights)",
+            result=_ref("Findings"),
+            errors=("400", "401", "403", "404"),
+            anonymous=True,
+            description=(
+                "Findings are today's: advisories imported after the scan are matched "
+                "against the stored SBOM without rescanning. `scan` is null until the image "
+                "was scanned."
+            ),
+            query=(
+                _query("repository", "repository in this project, e.g. team/app", required=True),
+                _query("reference", "tag or digest (default latest)"),
+            ),
         ),
     },
     "/users": {

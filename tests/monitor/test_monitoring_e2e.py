@@ -182,3 +182,17 @@ def test_push_scan_then_new_advisory_alerts_webhook_without_rescanning(
         "CVE-2099-0001",
         "CVE-2099-0002",
     }
+    # … as the API and the CLI show them.
+    with httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=30) as http:
+        answer = http.get(
+            "/api/v1/projects/shop/findings", params={"repository": "shop/app", "reference": "1"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["digest"] == image.digest
+    assert answer.json()["scan"]["status"] == "ok"
+    assert sorted(f["vulnerability"] for f in answer.json()["findings"]) == [
+        "CVE-2099-0001",
+        "CVE-2099-0002",
+    ]
+    listed = json.loads(sealyard_cli("findings", "--data", data, "shop/app:1", "-o", "json"))
+    assert len(listed["findings"]) == 2

