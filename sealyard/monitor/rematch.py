@@ -17,18 +17,32 @@ vulnerability. Matches and alerts are written in one transaction.
 
 from __future__ import annotations
 
+import gc
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from sealyard.db import Database
 from sealyard.db.models import (
-    Alert,
     ImageScan,
     InventoryPackage,
     PackageMatch,
@@ -39,7 +53,6 @@ from sealyard.db.models import (
 )
 from sealyard.monitor.alerts import lock_for_append
 from sealyard.monitor.inventory import match_row
-from sealyard.oci.names import project_of
 from sealyard.vulndb.ecosystems import Coordinates
 from sealyard.vulndb.matcher import Evaluation, evaluate
 from sealyard.vulndb.osv import OsvError, OsvRecord
@@ -173,11 +186,10 @@ def rematch(db: Database, ids: Sequence[str], *, now: float | None = None) -> Re
                 if ev is not None:
                     fresh[(pkg.id, record.id)] = ev
 
-        old: dict[tuple[int, str], PackageMatch] = {}
+        matches = table_of(PackageMatch)
+        old: dict[tuple[int, str], Any] = {}
         for chunk in _chunks(ids):
-            for row in s.scalars(
-                select(PackageMatch).where(PackageMatch.vulnerability_id.in_(chunk))
-            ):
+            for row in s.execute(select(matches).where(matches.c.vulnerability_id.in_(chunk))):
                 old[(row.package_id, row.vulnerability_id)] = row
 
         news: list[_News] = []
@@ -195,10 +207,10 @@ def rematch(db: Database, ids: Sequence[str], *, now: float | None = None) -> Re
                     "fix_state": before.fix_state,
                 }
                 s.execute(
-                    update(PackageMatch)
+                    update(matches)
                     .where(
-                        PackageMatch.package_id == key[0],
-                        PackageMatch.vulnerability_id == key[1],
+                        matches.c.package_id == key[0],
+                        matches.c.vulnerability_id == key[1],
                     )
                     .values(**match_row(key[0], key[1], ev, now))
                 )
@@ -218,18 +230,26 @@ def rematch(db: Database, ids: Sequence[str], *, now: float | None = None) -> Re
                 )
             )
             s.execute(
-                delete(PackageMatch).where(
-                    PackageMatch.package_id == key[0], PackageMatch.vulnerability_id == key[1]
+                delete(matches).where(
+                    matches.c.package_id == key[0], matches.c.vulnerability_id == key[1]
                 )
             )
         if inserts:
-            s.execute(insert(table_of(PackageMatch)), inserts)
+            s.execute(insert(matches), inserts)
 
         news = _drop_duplicates_of_known(s, news)
-        alerts = _fan_out(s, news, packages, aliases, now)
-        if alerts:
-            lock_for_append(s)  # ids must become visible in order: webhooks keep a cursor
-            s.execute(insert(table_of(Alert)), alerts)
+        # Tens of thousands of small rows at once: keep the cyclic collector from walking the
+        # growing heap again and again while they are built and written (no cycles here).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            alerts = _fan_out(s, news, packages, aliases, now)
+            if alerts:
+                lock_for_append(s)  # ids must become visible in order: webhooks keep a cursor
+                s.execute(insert(_ALERT_ROWS), alerts)
+        finally:
+            if collecting:
+                gc.enable()
     return RematchReport(
         records=len(ids),
         coordinates=len(evaluated),
@@ -284,6 +304,27 @@ def _drop_duplicates_of_known(s: Session, news: list[_News]) -> list[_News]:
     return kept
 
 
+# The alerts table as the bulk insert sees it: JSON columns as their serialised text, so the
+# parts shared by every image an alert fans out to are encoded once, not once per row.
+_ALERT_ROWS = Table(
+    "alerts",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("ts", Float),
+    Column("kind", String),
+    Column("project", String),
+    Column("repository", String),
+    Column("digest", String),
+    Column("vulnerability_id", String),
+    Column("aliases", Text),
+    Column("package", Text),
+    Column("rating", String),
+    Column("score", Float),
+    Column("fixed", Text),
+    Column("detail", Text),
+)
+
+
 def _fan_out(
     s: Session,
     news: list[_News],
@@ -312,29 +353,32 @@ def _fan_out(
             if pkg is None:
                 continue
         shown, other = _shown(n.record, aliases.get(n.record, []))
-        for (repository, digest), purls in sorted(holders.get(n.package_id, {}).items()):
-            detail: dict[str, Any] = {"record": n.record, "fix_state": n.fix_state}
-            if n.previous is not None:
-                detail["previous"] = dict(n.previous)
+        detail: dict[str, Any] = {"record": n.record, "fix_state": n.fix_state}
+        if n.previous is not None:
+            detail["previous"] = dict(n.previous)
+        shared = {
+            "ts": now,
+            "kind": n.kind,
+            "vulnerability_id": shown,
+            "aliases": json.dumps(other),
+            "rating": n.rating,
+            "score": n.score,
+            "fixed": json.dumps(list(n.fixed)),
+            "detail": json.dumps(detail),
+        }
+        package_tail = json.dumps(
+            {"ecosystem": pkg.ecosystem, "name": pkg.name, "version": pkg.version}
+        )[1:]
+        for (repository, digest), purls in holders.get(n.package_id, {}).items():
+            purls.sort()
             rows.append(
                 {
-                    "ts": now,
-                    "kind": n.kind,
-                    "project": project_of(repository),
+                    **shared,
+                    "project": repository.split("/", 1)[0],
                     "repository": repository,
                     "digest": digest,
-                    "vulnerability_id": shown,
-                    "aliases": other,
-                    "package": {
-                        "purls": sorted(purls),
-                        "ecosystem": pkg.ecosystem,
-                        "name": pkg.name,
-                        "version": pkg.version,
-                    },
-                    "rating": n.rating,
-                    "score": n.score,
-                    "fixed": list(n.fixed),
-                    "detail": detail,
+                    "package": f'{{"purls": {json.dumps(purls)}, {package_tail}',
                 }
             )
+    rows.sort(key=lambda r: (r["repository"], r["digest"]))
     return rows
