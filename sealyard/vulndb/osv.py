@@ -45,6 +45,11 @@ class Range:
     events: tuple[Event, ...]
     repo: str = ""
 
+    @cached_property
+    def compiled(self) -> dict[object, Any]:
+        """Per version scheme: this range prepared for evaluation (see ``_compiled``)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Affected:
@@ -77,6 +82,12 @@ class OsvRecord:
     affected: tuple[Affected, ...] = ()
     references: tuple[Mapping[str, str], ...] = ()
     database_specific: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def derived(self) -> dict[Any, Any]:
+        """Facts computed from this record by its users and kept with it (e.g. the matcher's
+        rating per package), so they are computed once per loaded record."""
+        return {}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> OsvRecord:
@@ -247,33 +258,28 @@ def _compile(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
     )
 
 
-def _compiled(events: tuple[Event, ...], scheme: VersionScheme) -> _Compiled:
-    """:func:`_compile`, memoised per scheme instance and events tuple.
+def _compiled(rng: Range, scheme: VersionScheme) -> _Compiled:
+    """:func:`_compile` of ``rng``, kept on the range itself, per scheme.
 
-    Advisories repeat the same ranges for every package version looked up; a bound that does
-    not parse is remembered too and raised again. The memo is keyed by the tuple's identity
-    (hashing events on every lookup costs more than compiling) and keeps the tuple alive, so
-    an identity is never reused while its entry exists.
+    Advisories are evaluated again and again (every package version looked up, every image);
+    the range's bounds are parsed once. A bound that does not parse is remembered too and
+    raised again. Living on the range, the cache goes when the record goes.
     """
-    memo: dict[int, tuple[tuple[Event, ...], _Compiled | InvalidVersionError]] = (
-        scheme.__dict__.setdefault("_ranges", {})
-    )
-    entry = memo.get(id(events))
-    if entry is None or entry[0] is not events:
+    found = rng.compiled.get(scheme)
+    if found is None:
         try:
-            found: _Compiled | InvalidVersionError = _compile(events, scheme)
+            found = _compile(rng.events, scheme)
         except InvalidVersionError as exc:
             found = exc
-        if len(memo) > 200_000:
-            memo.clear()
-        entry = memo[id(events)] = (events, found)
-    if isinstance(entry[1], InvalidVersionError):
-        raise entry[1]
-    return entry[1]
+        rng.compiled[scheme] = found
+    if isinstance(found, InvalidVersionError):
+        raise found
+    result: _Compiled = found
+    return result
 
 
 def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
-    compiled = _compiled(rng.events, scheme)
+    compiled = _compiled(rng, scheme)
     if compiled.limits is not None and not any(version_key < k for k in compiled.limits):
         return False
     vulnerable = False
@@ -310,7 +316,7 @@ def fixed_versions(affected: Affected, version: str, scheme: VersionScheme) -> S
     found: dict[str, Any] = {}
     for rng in affected.ranges:
         try:
-            compiled = _compiled(rng.events, scheme)
+            compiled = _compiled(rng, scheme)
         except InvalidVersionError:
             # One unparsable bound must not hide the others: fall back to event by event.
             for event in rng.events:

@@ -216,6 +216,21 @@ def test_ci_scan_staging_then_offline_verification(tmp_path: Path) -> None:
         assert decision["allowed"] is True
         assert decision["digest"] == image.digest
 
+        # A tampered manifest under a tag (same layers, one annotation more) is another digest:
+        # none of the signatures are about it.
+        from sealyard.client.registry import RegistryClient
+
+        tampered = json.loads(image.manifest)
+        tampered["annotations"] = {"org.opencontainers.image.title": "not what was signed"}
+        client = RegistryClient(server.host, credentials=("admin", ADMIN_PASSWORD))
+        client.put_manifest("shop/app", "tampered", json.dumps(tampered).encode(), image.media_type)
+        client.close()
+        forged = sealyard(
+            "verify", f"{server.host}/shop/app:tampered", "--policy", "production", *creds, ok=False
+        )
+        assert forged.returncode == 1
+        assert "no valid attestation" in forged.stdout
+
         # The unsigned neighbour stays refused.
         other = sealyard(
             "verify", f"{server.host}/shop/app:unsigned", "--policy", "production", *creds, ok=False
