@@ -28,6 +28,7 @@ class AdvisoryIndex:
         self.store = store
         self._by_package: dict[tuple[str, str], list[OsvRecord]] = {}
         self._entries: dict[tuple[str, str, str], tuple[Affected, ...]] = {}
+        self._lookups: dict[tuple[str, str], list[tuple[OsvRecord, list[Affected]]]] = {}
         self._generation: tuple[int, float] | None = None
 
     def _current_generation(self) -> tuple[int, float]:
@@ -78,6 +79,7 @@ class AdvisoryIndex:
                 )
         self._by_package = dict(by_package)
         self._entries = entries
+        self._lookups = {}
         self._generation = generation
         # The index is hundreds of thousands of long-lived, acyclic objects: moving them out of
         # the collector's generations keeps every full collection from walking them again
@@ -93,6 +95,18 @@ class AdvisoryIndex:
         found: list[Affected] = []
         for eco in ecosystems:
             found += self._entries.get((record.id, eco, wanted), ())
+        return found
+
+    def lookup(self, ecosystem: str, name: str) -> list[tuple[OsvRecord, list[Affected]]]:
+        """:meth:`candidates` with each record's entries for the package, kept per query until
+        the next load (images share their packages: the same queries come back)."""
+        key = (ecosystem, name)
+        found = self._lookups.get(key)
+        if found is None:
+            found = self._lookups[key] = [
+                (record, self.entries(record, ecosystem, name))
+                for record in self.candidates(ecosystem, name)
+            ]
         return found
 
     def candidates(self, ecosystem: str, name: str) -> list[OsvRecord]:

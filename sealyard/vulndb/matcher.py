@@ -281,7 +281,7 @@ def match_sbom(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
 
 def _match(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
     result = MatchResult()
-    cache: dict[tuple[str, str], list[OsvRecord]] = {}
+    cache: dict[tuple[str, str], Sequence[tuple[OsvRecord, Sequence[Affected] | None]]] = {}
     for package in sbom.packages:
         coords = coordinates(package, sbom.distro)
         if coords is None:
@@ -294,13 +294,16 @@ def _match(sbom: Sbom, store: AdvisoryStore | AdvisoryIndex) -> MatchResult:
             result.skipped.append((package.purl, f"version not understood: {exc}"))
             continue
         key = (coords.ecosystem, coords.name)
-        records = cache.get(key)
-        if records is None:
-            records = cache[key] = store.candidates(coords.ecosystem, coords.name)
+        pairs = cache.get(key)
+        if pairs is None:
+            pairs = cache[key] = (
+                store.lookup(*key)
+                if isinstance(store, AdvisoryIndex)
+                else [(r, None) for r in store.candidates(*key)]
+            )
         hits = []
-        for record in records:
+        for record, entries in pairs:
             try:
-                entries = store.entries(record, *key) if isinstance(store, AdvisoryIndex) else None
                 ev = evaluate(record, coords, vs, entries)
             except InvalidVersionError as exc:
                 result.skipped.append((package.purl, f"{record.id}: bound not understood: {exc}"))
