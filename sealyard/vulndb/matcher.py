@@ -19,7 +19,7 @@ from sealyard.sbom.model import Package, Sbom
 from sealyard.vulndb.cvss import score_of
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
 from sealyard.vulndb.index import AdvisoryIndex
-from sealyard.vulndb.osv import Affected, OsvRecord, affects, fixed_versions
+from sealyard.vulndb.osv import Affected, OsvRecord, vulnerable_and_fixed
 from sealyard.vulndb.ratings import Rating, normalise_rating, rating_rank
 from sealyard.vulndb.store import AdvisoryStore, affected_for
 from sealyard.vulndb.versions import InvalidVersionError, VersionScheme, scheme
@@ -156,9 +156,10 @@ def evaluate(
     hit = False
     fixed: set[str] = set()
     for entry in entries:
-        if affects(entry, coords.version, vs):
+        entry_hit, entry_fixed = vulnerable_and_fixed(entry, coords.version, vs)
+        if entry_hit:
             hit = True
-            fixed.update(fixed_versions(entry, coords.version, vs))
+            fixed.update(entry_fixed)
     if not hit:
         return None
     key = (coords.ecosystem, coords.name)

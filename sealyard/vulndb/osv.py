@@ -23,7 +23,16 @@ from typing import Any
 from sealyard.errors import UntrustedDataError
 from sealyard.vulndb.versions.interface import InvalidVersionError, VersionScheme
 
-__all__ = ["Affected", "Event", "OsvError", "OsvRecord", "Range", "affects", "fixed_versions"]
+__all__ = [
+    "Affected",
+    "Event",
+    "OsvError",
+    "OsvRecord",
+    "Range",
+    "affects",
+    "fixed_versions",
+    "vulnerable_and_fixed",
+]
 
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 _MAX_EVENTS = 10_000
@@ -279,7 +288,10 @@ def _compiled(rng: Range, scheme: VersionScheme) -> _Compiled:
 
 
 def _in_range(version_key: Any, rng: Range, scheme: VersionScheme) -> bool:
-    compiled = _compiled(rng, scheme)
+    return _in_compiled(version_key, _compiled(rng, scheme))
+
+
+def _in_compiled(version_key: Any, compiled: _Compiled) -> bool:
     if compiled.limits is not None and not any(version_key < k for k in compiled.limits):
         return False
     vulnerable = False
@@ -308,6 +320,27 @@ def affects(affected: Affected, version: str, scheme: VersionScheme) -> bool:
         return False
     key = scheme.cached_key(version)
     return any(_in_range(key, rng, scheme) for rng in ranges)
+
+
+def vulnerable_and_fixed(
+    affected: Affected, version: str, scheme: VersionScheme
+) -> tuple[bool, list[str]]:
+    """:func:`affects` and :func:`fixed_versions` in one pass (the matcher's hot path).
+
+    Raises:
+        InvalidVersionError: ``version`` or a range bound does not parse in ``scheme``.
+    """
+    key = scheme.cached_key(version)
+    hit = bool(affected.versions) and version in affected.version_set
+    fixed: list[str] = []
+    for rng in affected.ranges:
+        if rng.type not in ("SEMVER", "ECOSYSTEM"):
+            continue
+        compiled = _compiled(rng, scheme)
+        if not hit and _in_compiled(key, compiled):
+            hit = True
+        fixed += [v for k, v in compiled.fixed if k > key]
+    return hit, fixed
 
 
 def fixed_versions(affected: Affected, version: str, scheme: VersionScheme) -> Sequence[str]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sealyard.vulndb.osv import OsvError, OsvRecord, affects, fixed_versions
+from sealyard.vulndb.osv import (
+    OsvError,
+    OsvRecord,
+    affects,
+    fixed_versions,
+    vulnerable_and_fixed,
+)
+from sealyard.vulndb.versions import scheme
 from sealyard.vulndb.versions.interface import InvalidVersionError, VersionScheme
 
 
@@ -248,3 +256,34 @@ def test_every_rustsec_record_parses() -> None:
         except OsvError as exc:
             bad.append(f"{path.name}: {exc}")
     assert bad == []
+
+
+def test_one_pass_evaluation_agrees_with_affects_and_fixed_versions() -> None:
+    """The matcher's combined pass must decide exactly like the two reference functions."""
+    rng = random.Random(4)
+    vs = scheme("pep440")
+    versions = [f"{a}.{b}" for a in range(4) for b in range(4)]
+    for case in range(400):
+        ranges = []
+        for _ in range(rng.randint(1, 3)):
+            events: list[dict[str, str]] = [{"introduced": rng.choice(["0", *versions])}]
+            for _ in range(rng.randint(0, 3)):
+                kind = rng.choice(["introduced", "fixed", "fixed", "limit"])
+                events.append({kind: rng.choice(versions)})
+            ranges.append({"type": "ECOSYSTEM", "events": events})
+        doc = {
+            "id": f"T-{case}",
+            "modified": "2024-01-01T00:00:00Z",
+            "affected": [
+                {
+                    "package": {"ecosystem": "PyPI", "name": "p"},
+                    "ranges": ranges,
+                    "versions": rng.sample(versions, rng.randint(0, 2)),
+                }
+            ],
+        }
+        entry = OsvRecord.from_dict(doc).affected[0]
+        for version in versions:
+            hit, fixed = vulnerable_and_fixed(entry, version, vs)
+            assert hit == affects(entry, version, vs), (doc, version)
+            assert sorted(set(fixed), key=vs.key) == list(fixed_versions(entry, version, vs))
