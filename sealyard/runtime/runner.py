@@ -196,6 +196,9 @@ class Runner:
         self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         proc: subprocess.Popen[bytes] | None = None
         try:
+            # An interrupt between the runtime starting and `proc` being known would leave
+            # the container running with nobody to stop it: hold SIGINT/SIGTERM until then.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
                 proc = subprocess.Popen(  # noqa: S603 - fixed runtime binary, no shell
                     self._cmd("run", "--bundle", str(bundle.path), container_id),
@@ -206,6 +209,8 @@ class Runner:
                 )
             except OSError as exc:
                 raise TransportError(f"cannot start {self.runtime}: {exc}") from exc
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

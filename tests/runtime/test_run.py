@@ -369,6 +369,9 @@ def test_an_interrupt_kills_and_cleans_up(layout: Path, dirs: tuple[Path, Path])
     finally:
         if proc.poll() is None:
             proc.kill()
+        for pipe in (proc.stdout, proc.stderr):  # a leaked container may still hold them
+            if pipe is not None:
+                pipe.close()
     assert proc.returncode == 130, err
     assert "stopped and removed" in err
     _assert_clean(dirs)
