@@ -374,8 +374,14 @@ def run(
             "--policy (or $SEALYARD_RUN_POLICY), or accept the risk with "
             "--insecure-allow-unsigned",
         )
+    # Cleanup depends on seeing Ctrl-C and SIGTERM: take them explicitly, whatever this
+    # process inherited (a parent may start it with SIGINT ignored or blocked).
     try:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = (
+            signal.signal(signal.SIGTERM, _interrupt),
+            signal.signal(signal.SIGINT, _interrupt),
+        )
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     except ValueError:  # not the main thread: signals stay as they are
         previous = None
     try:
@@ -433,5 +439,6 @@ def run(
         _fail(EXIT_FAILED, str(exc))
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
     sys.exit(code)

@@ -350,10 +350,17 @@ def test_a_timeout_kills_and_cleans_up(layout: Path, dirs: tuple[Path, Path]) ->
     _assert_clean(dirs)
 
 
-def test_an_interrupt_kills_and_cleans_up(layout: Path, dirs: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_an_interrupt_kills_and_cleans_up(
+    layout: Path, dirs: tuple[Path, Path], inherited: str
+) -> None:
+    """Also when the parent started it with SIGINT ignored (as some supervisors do)."""
     bundles, state = dirs
+    script = RUN
+    if inherited == "ignored":
+        script = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); " + RUN
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUN, "--bundle-dir", str(bundles), "--runtime-root", str(state),
+        [sys.executable, "-c", script, "--bundle-dir", str(bundles), "--runtime-root", str(state),
          "--insecure-allow-unsigned", f"oci:{layout}:root", "--", "sleep", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
