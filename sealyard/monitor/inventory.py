@@ -31,7 +31,7 @@ from sealyard.db.models import (
 from sealyard.sbom.model import Sbom
 from sealyard.vulndb.ecosystems import Coordinates, coordinates
 from sealyard.vulndb.index import AdvisoryIndex
-from sealyard.vulndb.matcher import FIX_STATES, Evaluation, evaluate
+from sealyard.vulndb.matcher import FIX_STATES, Evaluation, alias_groups, display_id, evaluate
 from sealyard.vulndb.ratings import rating_rank
 from sealyard.vulndb.versions import InvalidVersionError, scheme
 
@@ -302,21 +302,10 @@ def _version_key(name: str) -> Callable[[str], Any]:
 
 def _merged(purl: str, matches: list[Any]) -> list[dict[str, Any]]:
     """One finding per alias group among one package's matches (like the matcher's merge)."""
-    groups: list[tuple[set[str], list[Any]]] = []
-    for m in matches:
-        names = {m.vulnerability_id, *m.aliases}
-        joined = [g for g in groups if g[0] & names]
-        merged_names, members = set(names), [m]
-        for g in joined:
-            merged_names |= g[0]
-            members += g[1]
-            groups.remove(g)
-        groups.append((merged_names, members))
     out = []
-    for names, members in groups:
+    for names, members in alias_groups(matches, lambda m: (m.vulnerability_id, *m.aliases)):
         records = sorted(m.vulnerability_id for m in members)
-        cves = sorted(n for n in names if n.startswith("CVE-"))
-        shown = cves[0] if cves else records[0]
+        shown = display_id(names, records)
         fixed = sorted({v for m in members for v in m.fixed}, key=_version_key(members[0].scheme))
         scores = [m.score for m in members if m.score is not None]
         first = members[0]

@@ -54,7 +54,7 @@ from sealyard.db.models import (
 from sealyard.monitor.alerts import lock_for_append
 from sealyard.monitor.inventory import match_row
 from sealyard.vulndb.ecosystems import Coordinates
-from sealyard.vulndb.matcher import Evaluation, evaluate
+from sealyard.vulndb.matcher import Evaluation, display_id, evaluate
 from sealyard.vulndb.osv import OsvError, OsvRecord
 from sealyard.vulndb.store import ecosystem_matches, normalise_name
 from sealyard.vulndb.versions import InvalidVersionError, scheme
@@ -103,8 +103,7 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 def _shown(record_id: str, aliases: Iterable[str]) -> tuple[str, list[str]]:
     names = {record_id, *aliases}
-    cves = sorted(n for n in names if n.startswith("CVE-"))
-    shown = cves[0] if cves else record_id
+    shown = display_id(names, [record_id])
     return shown, sorted(names - {shown})
 
 

@@ -11,9 +11,10 @@ ecosystem's grammar refuses) are reported as ``skipped``, never silently dropped
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from sealyard.sbom.model import Package, Sbom
 from sealyard.vulndb.cvss import score_of
@@ -24,7 +25,18 @@ from sealyard.vulndb.ratings import Rating, normalise_rating, rating_rank
 from sealyard.vulndb.store import AdvisoryStore, affected_for
 from sealyard.vulndb.versions import InvalidVersionError, VersionScheme, scheme
 
-__all__ = ["FIX_STATES", "Evaluation", "Finding", "MatchResult", "evaluate", "match_sbom"]
+__all__ = [
+    "FIX_STATES",
+    "Evaluation",
+    "Finding",
+    "MatchResult",
+    "alias_groups",
+    "display_id",
+    "evaluate",
+    "match_sbom",
+]
+
+_T = TypeVar("_T")
 
 #: ``fixed``: an upgrade exists; ``unfixed``: none yet; ``will_not_fix``: the distro decided
 #: not to fix it (e.g. Debian ``nodsa … ignored``); ``end_of_life``: the release lost support.
@@ -190,9 +202,31 @@ def _rate(
     return severity, score, rating
 
 
-def _display_id(identifiers: set[str], records: list[str]) -> str:
+def display_id(identifiers: Iterable[str], records: Sequence[str]) -> str:
+    """The identifier a vulnerability is shown by: its CVE when one is known (the smallest,
+    if an alias group joined several), otherwise the smallest record id."""
     cves = sorted(i for i in identifiers if i.startswith("CVE-"))
     return cves[0] if cves else min(records)
+
+
+def alias_groups(
+    items: Iterable[_T], names_of: Callable[[_T], Iterable[str]]
+) -> list[tuple[set[str], list[_T]]]:
+    """``items`` grouped so that any two sharing an identifier (id or alias) are together,
+    with each group's identifiers; groups in order of their last member."""
+    owner: dict[str, int] = {}  # identifier -> group number
+    groups: dict[int, tuple[set[str], list[_T]]] = {}
+    for number, item in enumerate(items):
+        names = set(names_of(item))
+        merged_names, members = set(names), [item]
+        for other in {owner[n] for n in names if n in owner}:
+            other_names, other_members = groups.pop(other)
+            merged_names |= other_names
+            members += other_members
+        groups[number] = (merged_names, members)
+        for n in merged_names:
+            owner[n] = number
+    return list(groups.values())
 
 
 def _merge(
@@ -202,23 +236,11 @@ def _merge(
     hits: list[tuple[OsvRecord, Evaluation]],
 ) -> list[Finding]:
     """One finding per alias group among ``hits`` (records sharing any identifier)."""
-    owner: dict[str, int] = {}  # identifier -> group number
-    groups: dict[int, tuple[set[str], list[tuple[OsvRecord, Evaluation]]]] = {}
-    for number, (record, ev) in enumerate(hits):
-        names = {record.id, *record.aliases}
-        merged_names, members = set(names), [(record, ev)]
-        for other in {owner[n] for n in names if n in owner}:
-            other_names, other_members = groups.pop(other)
-            merged_names |= other_names
-            members += other_members
-        groups[number] = (merged_names, members)
-        for n in merged_names:
-            owner[n] = number
     findings = []
-    for names, members in groups.values():
+    for names, members in alias_groups(hits, lambda hit: (hit[0].id, *hit[0].aliases)):
         if len(members) == 1:  # the common case: one record, nothing to merge
             record, ev = members[0]
-            shown = _display_id(names, [record.id])
+            shown = display_id(names, [record.id])
             findings.append(
                 Finding(
                     vulnerability=shown,
@@ -237,7 +259,7 @@ def _merge(
             continue
         members.sort(key=lambda m: m[0].id)
         record_ids = [r.id for r, _ in members]
-        shown = _display_id(names, record_ids)
+        shown = display_id(names, record_ids)
         fixed = {v for _, ev in members for v in ev.fixed}
         scores = [ev.score for _, ev in members if ev.score is not None]
         severity: dict[tuple[str, str], Mapping[str, str]] = {}
