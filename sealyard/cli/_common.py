@@ -18,7 +18,7 @@ from sealyard.config import Settings, load_settings
 if TYPE_CHECKING:  # the registry stack (SQLAlchemy, Starlette) loads only when used
     from sealyard.registry.app import Registry
 
-__all__ = ["data_options", "emit", "fmt_time", "open_from_ctx"]
+__all__ = ["data_options", "emit", "fmt_time", "open_from_ctx", "parse_creds"]
 
 
 def data_options(fn: Any) -> Any:
@@ -76,3 +76,13 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) ->
 output_option = click.option(
     "-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+
+
+def parse_creds(value: str | None, option: str = "--creds") -> tuple[str, str] | None:
+    """``USER:PASSWORD`` from a credentials option (``None`` when not given)."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep:
+        raise click.BadParameter("use USER:PASSWORD", param_hint=option)
+    return user, password

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from sealyard.cli.sbom import _creds
+from sealyard.cli._common import parse_creds
 from sealyard.errors import SealyardError, UsageError
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ def run(
         keep_setuid=keep_setuid,
         allow_unsigned=insecure_allow_unsigned,
     )
-    credentials = _creds(creds)
+    credentials = parse_creds(creds)
     annotations = {"dev.sealyard.image.reference": image}
     if not policy and not insecure_allow_unsigned:
         _fail(

@@ -8,20 +8,12 @@ from pathlib import Path
 
 import click
 
+from sealyard.cli._common import parse_creds
 from sealyard.sbom.model import LayerInfo
 
 __all__ = ["sbom"]
 
 FORMATS = ["table", "cyclonedx-json", "spdx-json", "json"]
-
-
-def _creds(value: str | None) -> tuple[str, str] | None:
-    if not value:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep:
-        raise click.BadParameter("use USER:PASSWORD", param_hint="--creds")
-    return user, password
 
 
 @click.command()
@@ -69,7 +61,7 @@ def sbom(
     from sealyard.sbom.source import open_source
 
     with open_source(
-        image, platform=platform, credentials=_creds(creds), insecure=insecure
+        image, platform=platform, credentials=parse_creds(creds), insecure=insecure
     ) as source:
         total = len(source.info.layers)
         if sys.stderr.isatty():

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sealyard.cli._common import data_options, open_from_ctx
-from sealyard.cli.sbom import _creds
+from sealyard.cli._common import data_options, open_from_ctx, parse_creds
 
 if TYPE_CHECKING:
     from sealyard.sbom.model import Sbom
@@ -148,7 +147,7 @@ def scan(
     allowlist = load_allowlist(allowlist_file) if allowlist_file is not None else None
     registry = open_from_ctx(data_dir, config_file)
     with open_source(
-        image, platform=platform, credentials=_creds(creds), insecure=insecure
+        image, platform=platform, credentials=parse_creds(creds), insecure=insecure
     ) as source:
         sbom = scan_image(source)
     store = AdvisoryStore(registry.db)

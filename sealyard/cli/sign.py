@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sealyard.cli.sbom import _creds
+from sealyard.cli._common import parse_creds
 
 __all__ = ["copy", "sign", "verify"]
 
@@ -83,7 +83,7 @@ def sign(
     directory = keys_dir or default_keys_dir()
     signers = [load_signer(ref, keys_dir=directory, passphrase=secret_for(ref)) for ref in keys]
     ref = parse_reference(image.removeprefix("docker://"))
-    client = RegistryClient(ref.registry, credentials=_creds(creds), insecure=insecure)
+    client = RegistryClient(ref.registry, credentials=parse_creds(creds), insecure=insecure)
     try:
         digest = resolve(client, ref)
         result = sign_image(
@@ -146,7 +146,7 @@ def verify(
         policy=policy,
         trust=trust,
         root=root,
-        credentials=_creds(creds),
+        credentials=parse_creds(creds),
         insecure=insecure,
         offline=offline,
     )
@@ -185,11 +185,11 @@ def copy(
     """
     from sealyard.client.copy import copy_image, open_endpoint
 
-    src = open_endpoint(source, credentials=_creds(src_creds), insecure=src_insecure)
+    src = open_endpoint(source, credentials=parse_creds(src_creds), insecure=src_insecure)
     try:
         dst = open_endpoint(
             destination,
-            credentials=_creds(dest_creds),
+            credentials=parse_creds(dest_creds),
             insecure=dest_insecure,
             repository=repository or src.repository,
         )
