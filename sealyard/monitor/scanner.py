@@ -24,13 +24,12 @@ from typing import Any
 from sealyard import __version__
 from sealyard.config import Limits
 from sealyard.db import Database
-from sealyard.errors import DigestMismatchError, SizeLimitError
 from sealyard.monitor.inventory import Inventory, ScanSummary
 from sealyard.oci import mediatypes as mt
 from sealyard.oci.digest import Digest, parse_digest, sha256_digest
 from sealyard.oci.names import project_of
 from sealyard.oci.platform import host_platform
-from sealyard.oci.verify import VerifyingReader
+from sealyard.oci.verify import VerifyingReader, read_verified
 from sealyard.registry.project_settings import scan_on_push
 from sealyard.registry.store import RegistryStore
 from sealyard.sbom.formats.cyclonedx import to_document
@@ -89,12 +88,7 @@ class ImageScanner:
 
     def _read_blob(self, digest: Digest) -> bytes:
         with self.store.blobs.open(digest) as fh:
-            data = fh.read(self.limits.max_manifest_bytes + 1)
-        if len(data) > self.limits.max_manifest_bytes:
-            raise SizeLimitError(f"blob {digest} is larger than a config may be")
-        if digest.startswith("sha256:") and sha256_digest(data) != digest:
-            raise DigestMismatchError(f"stored blob {digest} does not match its digest")
-        return data
+            return read_verified(fh, digest, self.limits.max_manifest_bytes)
 
     def _open_blob(self, digest: Digest) -> VerifyingReader:
         return VerifyingReader(self.store.blobs.open(digest), digest)

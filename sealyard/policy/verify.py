@@ -34,12 +34,10 @@ from sealyard.oci.reference import parse_reference
 from sealyard.policy.evaluate import Decision, evaluate
 from sealyard.policy.model import parse_policy
 from sealyard.trust.attach import FetchedAttestation, fetch_attestations
-from sealyard.trust.bundle import BUNDLE_MEDIA_TYPE
+from sealyard.trust.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES
 from sealyard.trust.tufclient import TrustState, load_trust
 
 __all__ = ["TrustCache", "default_cache_dir", "load_project_trust", "verify_image"]
-
-_MAX_BUNDLE = 4 * 1024 * 1024 + 64 * 1024
 
 
 def default_cache_dir() -> Path:
@@ -151,11 +149,11 @@ def _layout_attestations(endpoint: LayoutEndpoint, digest: Digest) -> list[tuple
         data, media_type = endpoint.manifest(ref.digest)
         parsed = parse_manifest(data, media_type)
         layers: tuple[Descriptor, ...] = parsed.layers
-        if len(layers) != 1 or layers[0].size > _MAX_BUNDLE:
+        if len(layers) != 1 or layers[0].size > MAX_BUNDLE_BYTES:
             continue
         reader = endpoint.open_blob(layers[0].digest)
         try:
-            bundle = reader.read(_MAX_BUNDLE + 1) or b""
+            bundle = reader.read(MAX_BUNDLE_BYTES + 1) or b""
             reader.read()  # drain: the digest is checked at the end of the stream
         finally:
             reader.close()
